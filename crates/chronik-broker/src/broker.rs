@@ -1,0 +1,414 @@
+//! `Broker`: the state every handler works on — topics and their logs, the group-commit
+//! flusher, fetch sessions — plus start-up recovery, checkpoints, retention and shutdown.
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::fetch_session::FetchSessionCache;
+use crate::group_commit::GroupCommit;
+use crate::partition::Partition;
+use crate::topics::{self, partition_dir_name, Topic};
+use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use chronik_storage::config::LogConfig;
+use chronik_storage::topic_store::{self, TopicRecord};
+use chronik_storage::{meta, PartitionLog, StorageError};
+use chronik_types::{Offset, TopicPartition};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serializes topic creation, deletion and changes, and the writes of `topics.json`.
+    admin: Mutex<()>,
+    pub group_commit: GroupCommit,
+    /// Notified whenever a high watermark may have moved (wakes long-polling fetches).
+    pub data_arrived: Arc<Notify>,
+    pub fetch_sessions: Mutex<FetchSessionCache>,
+    shutting_down: AtomicBool,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Broker {
+    /// Opens the data directory: identity, topics, and every partition log (with recovery).
+    /// Must run inside a tokio runtime (it starts the flusher).
+    pub fn open(config: BrokerConfig) -> Result<Arc<Self>, StorageError> {
+        let dir = config.data_dir.clone();
+        let meta = meta::load_or_init(&dir, config.node_id)?;
+        let records = topic_store::load(&dir)?;
+        let recovery_points = checkpoint::read(&dir.join(RECOVERY_POINT_FILE))?;
+        let log_starts = checkpoint::read(&dir.join(LOG_START_OFFSET_FILE))?;
+        remove_orphan_partition_dirs(&dir, &records)?;
+        let now = now_ms();
+        let mut topics = BTreeMap::new();
+        for record in records.into_values() {
+            let log_config = LogConfig::from_overrides(&record.configs);
+            let mut partitions = Vec::new();
+            for p in 0..record.partitions {
+                let tp = TopicPartition::new(record.name.clone(), p);
+                let rp = recovery_points.get(&tp).copied().unwrap_or(0);
+                let ls = log_starts.get(&tp).copied().unwrap_or(0);
+                let pdir = dir.join(partition_dir_name(&record.name, p));
+                let (log, report) = PartitionLog::open(&pdir, log_config.clone(), rp, ls, now)?;
+                if let Some((path, valid, why)) = &report.truncated {
+                    tracing::warn!(partition = %tp, path = %path.display(), valid_bytes = valid, reason = ?why,
+                        log_end_offset = report.log_end_offset, "recovery truncated the log");
+                }
+                for path in &report.deleted_segments {
+                    tracing::warn!(partition = %tp, path = %path.display(), "recovery removed a segment after a corrupt one");
+                }
+                partitions.push(Arc::new(Partition::new(tp, log)));
+            }
+            topics.insert(
+                record.name.clone(),
+                Arc::new(Topic {
+                    record,
+                    log_config,
+                    partitions,
+                }),
+            );
+        }
+        let data_arrived = Arc::new(Notify::new());
+        let broker = Arc::new(Self {
+            config,
+            cluster_id: meta.cluster_id,
+            topics: RwLock::new(topics),
+            admin: Mutex::new(()),
+            group_commit: GroupCommit::start(Arc::clone(&data_arrived)),
+            data_arrived,
+            fetch_sessions: Mutex::new(FetchSessionCache::default()),
+            shutting_down: AtomicBool::new(false),
+        });
+        broker.write_checkpoints()?;
+        Ok(broker)
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .find(|t| t.record.topic_id == id)
+            .cloned()
+    }
+
+    pub fn all_topics(&self) -> Vec<Arc<Topic>> {
+        self.topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, BrokerError> {
+        self.topic(topic)
+            .and_then(|t| t.partition(index).cloned())
+            .ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+
+    fn lock_admin(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.admin.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn store_topics(&self, topics: &BTreeMap<String, Arc<Topic>>) -> Result<(), StorageError> {
+        let records = topics
+            .iter()
+            .map(|(k, t)| (k.clone(), t.record.clone()))
+            .collect();
+        topic_store::store(&self.config.data_dir, &records)
+    }
+
+    /// Checks a topic creation without doing it (CreateTopics `validate_only`, and step one of create).
+    pub fn validate_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), BrokerError> {
+        topics::validate_topic_name(name)?;
+        if self.topic(name).is_some() {
+            return Err(BrokerError::TopicAlreadyExists(name.to_string()));
+        }
+        topics::validate_partition_count(partitions)?;
+        topics::validate_replication_factor(replication_factor, 1)?;
+        topics::validate_configs(configs)
+    }
+
+    /// Creates a topic: partition directories first, then the durable record, then it is served.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        let _admin = self.lock_admin();
+        self.validate_new_topic(name, partitions, replication_factor, &configs)?;
+        let record = TopicRecord {
+            name: name.to_string(),
+            topic_id: uuid::Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        let log_config = LogConfig::from_overrides(&record.configs);
+        let parts = self.open_partitions(&record, &log_config, 0)?;
+        let topic = Arc::new(Topic {
+            record,
+            log_config,
+            partitions: parts,
+        });
+        let mut map = self
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        map.insert(name.to_string(), Arc::clone(&topic));
+        self.store_topics(&map)?;
+        *self.topics.write().unwrap_or_else(PoisonError::into_inner) = map;
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    fn open_partitions(
+        &self,
+        record: &TopicRecord,
+        cfg: &LogConfig,
+        from: i32,
+    ) -> Result<Vec<Arc<Partition>>, BrokerError> {
+        let mut parts = Vec::new();
+        for p in from..record.partitions {
+            let dir = self
+                .config
+                .data_dir
+                .join(partition_dir_name(&record.name, p));
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+            }
+            let (log, _) = PartitionLog::open(&dir, cfg.clone(), 0, 0, now_ms())?;
+            parts.push(Arc::new(Partition::new(
+                TopicPartition::new(record.name.clone(), p),
+                log,
+            )));
+        }
+        chronik_storage::fsutil::sync_dir(&self.config.data_dir)?;
+        Ok(parts)
+    }
+
+    /// Creates a topic on first use if `auto.create.topics.enable` allows it.
+    pub fn auto_create(&self, name: &str) -> Result<Option<Arc<Topic>>, BrokerError> {
+        if let Some(t) = self.topic(name) {
+            return Ok(Some(t));
+        }
+        if !self.config.auto_create_topics_enable {
+            return Ok(None);
+        }
+        match self.create_topic(name, self.config.num_partitions, 1, BTreeMap::new()) {
+            Ok(t) => Ok(Some(t)),
+            Err(BrokerError::TopicAlreadyExists(_)) => Ok(self.topic(name)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a topic: the durable record first, then its files.
+    pub fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, BrokerError> {
+        let _admin = self.lock_admin();
+        let mut map = self
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let topic = map
+            .remove(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        self.store_topics(&map)?;
+        *self.topics.write().unwrap_or_else(PoisonError::into_inner) = map;
+        for p in &topic.partitions {
+            let dir = p.with_log(|log| {
+                log.mark_offline();
+                log.dir().to_path_buf()
+            });
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(path = %dir.display(), error = %e, "could not remove deleted topic's directory");
+            }
+        }
+        self.data_arrived.notify_waiters();
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.record.topic_id)
+    }
+
+    /// Raises a topic's partition count.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        let _admin = self.lock_admin();
+        let topic = self
+            .topic(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let current = topic.record.partitions;
+        if count <= current {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "Topic currently has {current} partitions, which is higher than the requested {count}."
+            )));
+        }
+        topics::validate_partition_count(count)?;
+        if validate_only {
+            return Ok(());
+        }
+        let mut record = topic.record.clone();
+        record.partitions = count;
+        let mut partitions = topic.partitions.clone();
+        partitions.extend(self.open_partitions(&record, &topic.log_config, current)?);
+        self.replace_topic(Topic {
+            record,
+            log_config: topic.log_config.clone(),
+            partitions,
+        })
+    }
+
+    /// Replaces a topic's config overrides.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), BrokerError> {
+        let _admin = self.lock_admin();
+        topics::validate_configs(&configs)?;
+        let topic = self
+            .topic(name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let mut record = topic.record.clone();
+        record.configs = configs;
+        let log_config = LogConfig::from_overrides(&record.configs);
+        for p in &topic.partitions {
+            p.with_log(|log| log.set_config(log_config.clone()));
+        }
+        self.replace_topic(Topic {
+            record,
+            log_config,
+            partitions: topic.partitions.clone(),
+        })
+    }
+
+    fn replace_topic(&self, topic: Topic) -> Result<(), BrokerError> {
+        let mut map = self
+            .topics
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        map.insert(topic.record.name.clone(), Arc::new(topic));
+        self.store_topics(&map)?;
+        *self.topics.write().unwrap_or_else(PoisonError::into_inner) = map;
+        Ok(())
+    }
+
+    /// Writes the recovery-point and log-start-offset checkpoints.
+    pub fn write_checkpoints(&self) -> Result<(), StorageError> {
+        let mut recovery = BTreeMap::new();
+        let mut starts = BTreeMap::new();
+        for t in self.all_topics() {
+            for p in &t.partitions {
+                let (hw, ls) = p.with_log(|log| (log.high_watermark(), log.log_start_offset()));
+                recovery.insert(p.tp.clone(), hw);
+                starts.insert(p.tp.clone(), ls);
+            }
+        }
+        let dir = &self.config.data_dir;
+        checkpoint::write(&dir.join(RECOVERY_POINT_FILE), &recovery)?;
+        checkpoint::write(&dir.join(LOG_START_OFFSET_FILE), &starts)
+    }
+
+    /// Applies retention to every log; returns the number of segments deleted.
+    pub fn apply_retention(&self) -> usize {
+        let now = now_ms();
+        let mut deleted = 0;
+        for t in self.all_topics() {
+            for p in &t.partitions {
+                match p.with_log(|log| log.apply_retention(now)) {
+                    Ok(n) => deleted += n,
+                    Err(e) => tracing::warn!(partition = %p.tp, error = %e, "retention failed"),
+                }
+            }
+        }
+        deleted
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.data_arrived.notify_waiters();
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Flushes every log and writes the checkpoints (clean shutdown).
+    pub fn flush_all(&self) -> Result<(), StorageError> {
+        for t in self.all_topics() {
+            for p in &t.partitions {
+                p.with_log(PartitionLog::flush_all)?;
+            }
+        }
+        self.write_checkpoints()
+    }
+
+    /// True while every log is online (readiness).
+    pub fn all_logs_online(&self) -> bool {
+        self.all_topics()
+            .iter()
+            .all(|t| t.partitions.iter().all(|p| !p.with_log(|l| l.is_offline())))
+    }
+
+    /// Offsets of one partition: (log start, high watermark, log end).
+    pub fn offsets(p: &Partition) -> (Offset, Offset, Offset) {
+        p.with_log(|l| (l.log_start_offset(), l.high_watermark(), l.log_end_offset()))
+    }
+}
+
+/// Removes partition directories whose topic is not in `topics.json` (an interrupted deletion).
+fn remove_orphan_partition_dirs(
+    dir: &Path,
+    records: &BTreeMap<String, TopicRecord>,
+) -> Result<(), StorageError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return Err(StorageError::io(dir, e)),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some((topic, p)) = topics::parse_partition_dir(&name) else {
+            continue;
+        };
+        let known = records.get(topic).is_some_and(|r| p < r.partitions);
+        if !known {
+            tracing::warn!(path = %path.display(), "removing partition directory of a deleted topic");
+            std::fs::remove_dir_all(&path).map_err(|e| StorageError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Broker errors and the one place where internal errors become Kafka error codes.
+
+use chronik_storage::{BatchError, StorageError};
+use kafka_protocol::error::ResponseError;
+
+/// Errors of broker operations, each with its Kafka error code.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    #[error("unknown topic id")]
+    UnknownTopicId,
+    #[error("invalid topic: {0}")]
+    InvalidTopic(String),
+    #[error("topic '{0}' already exists")]
+    TopicAlreadyExists(String),
+    #[error("invalid partitions: {0}")]
+    InvalidPartitions(String),
+    #[error("invalid replication factor: {0}")]
+    InvalidReplicationFactor(String),
+    #[error(transparent)]
+    InvalidConfig(#[from] chronik_storage::config::InvalidConfig),
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid required acks {0}")]
+    InvalidRequiredAcks(i16),
+    #[error("the broker is shutting down")]
+    ShuttingDown,
+}
+
+impl BrokerError {
+    /// Kafka's error code for this error.
+    pub fn code(&self) -> i16 {
+        let e = match self {
+            Self::Storage(s) => return storage_code(s),
+            Self::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+            Self::UnknownTopicId => ResponseError::UnknownTopicId,
+            Self::InvalidTopic(_) => ResponseError::InvalidTopicException,
+            Self::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
+            Self::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+            Self::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            Self::InvalidConfig(_) => ResponseError::InvalidConfig,
+            Self::InvalidRequest(_) => ResponseError::InvalidRequest,
+            Self::InvalidRequiredAcks(_) => ResponseError::InvalidRequiredAcks,
+            Self::ShuttingDown => ResponseError::NotLeaderOrFollower,
+        };
+        e.code()
+    }
+
+    /// The message for responses that carry one (`error_message` fields).
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+}
+
+fn storage_code(e: &StorageError) -> i16 {
+    let e = match e {
+        StorageError::Io { .. } | StorageError::LogOffline(_) | StorageError::Corrupt { .. } => {
+            ResponseError::KafkaStorageError
+        }
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::Batch(b) => match b {
+            BatchError::CrcMismatch { .. }
+            | BatchError::Truncated
+            | BatchError::LengthMismatch { .. } => ResponseError::CorruptMessage,
+            BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+            BatchError::InvalidRecordCount | BatchError::NonZeroBaseOffset(_) => {
+                ResponseError::InvalidRecord
+            }
+            BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        },
+    };
+    e.code()
+}
+
+/// Shorthand for the codes handlers use directly.
+pub fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+pub const NONE: i16 = 0;

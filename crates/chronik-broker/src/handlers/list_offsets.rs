@@ -1,0 +1,72 @@
+//! ListOffsets (key 2): earliest, latest, max timestamp, and offset by timestamp.
+
+use crate::broker::Broker;
+use crate::error::{BrokerError, NONE};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use std::sync::Arc;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+/// ListOffsets v4+ carries the leader epoch of the returned offset.
+const LEADER_EPOCH_VERSION: i16 = 4;
+
+pub fn handle(broker: &Arc<Broker>, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let base = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    match lookup(broker, t.name.0.as_str(), p.partition_index, p.timestamp) {
+                        Ok((timestamp, offset)) => base
+                            .with_error_code(NONE)
+                            .with_timestamp(timestamp)
+                            .with_offset(offset)
+                            .with_leader_epoch(if offset >= 0 && version >= LEADER_EPOCH_VERSION {
+                                0
+                            } else {
+                                -1
+                            }),
+                        Err(e) => base.with_error_code(e.code()),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// `(timestamp, offset)` for one partition; `(-1, -1)` when no record matches.
+fn lookup(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> Result<(i64, i64), BrokerError> {
+    let p = broker.partition(topic, partition)?;
+    let (log_start, hw, _) = Broker::offsets(&p);
+    Ok(match timestamp {
+        LATEST => (-1, hw),
+        EARLIEST | EARLIEST_LOCAL => (-1, log_start),
+        MAX_TIMESTAMP => p.with_log(|l| l.max_timestamp()).unwrap_or((-1, -1)),
+        LATEST_TIERED => (-1, -1),
+        ts if ts >= 0 => p
+            .with_log(|l| l.offset_for_timestamp(ts))?
+            .unwrap_or((-1, -1)),
+        _ => (-1, -1),
+    })
+}

@@ -1,0 +1,142 @@
+//! Produce (key 0): validate each partition's batches, append them in arrival order, then wait
+//! for the group-commit fsync before answering (acks=1 and acks=-1; acks=0 gets no response).
+
+use super::{topic_name, ResponseFuture};
+use crate::broker::{now_ms, Broker};
+use crate::error::{code, BrokerError, NONE};
+use crate::group_commit::FlushWait;
+use chronik_storage::batch;
+use chronik_storage::{AppendInfo, BatchError, StorageError};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use std::sync::Arc;
+
+/// One partition's outcome so far: appended (awaiting fsync) or failed.
+enum Outcome {
+    Appended(AppendInfo, i64, FlushWait),
+    Failed(i16, Option<String>),
+}
+
+pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> ResponseFuture {
+    let acks = req.acks;
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    for td in req.topic_data {
+        let name = td.name.0.as_str().to_string();
+        let topic = broker.topic(&name);
+        let mut parts = Vec::with_capacity(td.partition_data.len());
+        for pd in td.partition_data {
+            let outcome = if !matches!(acks, -1..=1) {
+                Outcome::Failed(BrokerError::InvalidRequiredAcks(acks).code(), None)
+            } else {
+                match topic.as_ref().and_then(|t| t.partition(pd.index)) {
+                    None => Outcome::Failed(code(ResponseError::UnknownTopicOrPartition), None),
+                    Some(p) => append(broker, p, pd.records, acks),
+                }
+            };
+            parts.push((pd.index, outcome));
+        }
+        topics.push((name, parts));
+    }
+    if acks == 0 {
+        return Box::pin(std::future::ready(None));
+    }
+    Box::pin(async move {
+        let mut responses = Vec::with_capacity(topics.len());
+        for (name, parts) in topics {
+            let mut partition_responses = Vec::with_capacity(parts.len());
+            for (index, outcome) in parts {
+                partition_responses.push(finish(index, outcome).await);
+            }
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(topic_name(&name))
+                    .with_partition_responses(partition_responses),
+            );
+        }
+        Some(ResponseKind::Produce(
+            ProduceResponse::default().with_responses(responses),
+        ))
+    })
+}
+
+fn append(
+    broker: &Broker,
+    p: &Arc<crate::partition::Partition>,
+    records: Option<bytes::Bytes>,
+    acks: i16,
+) -> Outcome {
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Outcome::Failed(
+            code(ResponseError::InvalidRecord),
+            Some("no record batch".into()),
+        );
+    };
+    let mut data = records.to_vec();
+    let max = p.with_log(|l| l.config().max_message_bytes);
+    if let Err(e) = validate_producer_batches(&data, max) {
+        metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
+        return Outcome::Failed(
+            BrokerError::Storage(StorageError::Batch(e.clone())).code(),
+            Some(e.to_string()),
+        );
+    }
+    let appended = p.with_log(|l| l.append(&mut data, now_ms()));
+    match appended {
+        Ok(info) => {
+            metrics::counter!("chronik_produce_bytes_total").increment(data.len() as u64);
+            if acks == 0 {
+                broker.group_commit.flush_later(Arc::clone(p));
+                Outcome::Failed(NONE, None)
+            } else {
+                let log_start = p.with_log(|l| l.log_start_offset());
+                Outcome::Appended(info, log_start, broker.group_commit.request(Arc::clone(p)))
+            }
+        }
+        Err(e) => {
+            tracing::warn!(partition = %p.tp, error = %e, "append failed");
+            let e = BrokerError::Storage(e);
+            Outcome::Failed(e.code(), Some(e.message()))
+        }
+    }
+}
+
+/// Checks what a producer sent: whole valid batches, base offset 0, within `max.message.bytes`.
+fn validate_producer_batches(data: &[u8], max_message_bytes: i32) -> Result<(), BatchError> {
+    let max = usize::try_from(max_message_bytes).unwrap_or(0);
+    for (_, h) in batch::split_and_validate(data)? {
+        if h.base_offset != 0 {
+            return Err(BatchError::NonZeroBaseOffset(h.base_offset));
+        }
+        if h.size_bytes() > max {
+            return Err(BatchError::TooLarge {
+                size: h.size_bytes(),
+                max,
+            });
+        }
+        if h.records_count != h.last_offset_delta + 1 {
+            return Err(BatchError::InvalidRecordCount);
+        }
+    }
+    Ok(())
+}
+
+async fn finish(index: i32, outcome: Outcome) -> PartitionProduceResponse {
+    let base = PartitionProduceResponse::default().with_index(index);
+    match outcome {
+        Outcome::Failed(error_code, message) => base
+            .with_error_code(error_code)
+            .with_base_offset(-1)
+            .with_error_message(message.map(super::str_bytes)),
+        Outcome::Appended(info, log_start, wait) => match wait.wait().await {
+            Ok(_) => base
+                .with_base_offset(info.base_offset)
+                .with_log_start_offset(log_start)
+                .with_log_append_time_ms(info.log_append_time_ms.unwrap_or(-1)),
+            Err(message) => base
+                .with_error_code(code(ResponseError::KafkaStorageError))
+                .with_base_offset(-1)
+                .with_error_message(Some(super::str_bytes(message))),
+        },
+    }
+}

@@ -1,0 +1,25 @@
+//! Chronik's broker: one handler per Kafka API over the partition logs, and the state they
+//! share. Opens no sockets; the server crate feeds it decoded requests.
+//!
+//! # Layout
+//! - `broker`: `Broker`, the shared state; start-up recovery, checkpoints, retention, shutdown.
+//! - `config`: `BrokerConfig`, broker-level settings with Kafka's names.
+//! - `topics`: `Topic`, topic-name / partition / replication-factor rules.
+//! - `partition`: `Partition`, a log behind its lock.
+//! - `group_commit`: one fdatasync round shared by all concurrent appends on the node.
+//! - `fetch_session`: incremental fetch sessions (KIP-227), pure.
+//! - `handlers`: `dispatch` and one file per Kafka API.
+//! - `error`: `BrokerError` and the mapping of every internal error to a Kafka error code.
+
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod fetch_session;
+pub mod group_commit;
+pub mod handlers;
+pub mod partition;
+pub mod topics;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use handlers::dispatch;

@@ -1,0 +1,45 @@
+//! The API versions Chronik implements: what ApiVersions advertises. An API is listed only
+//! when every field of every listed version is handled.
+
+use kafka_protocol::messages::ApiKey;
+
+/// `(api, min_version, max_version)` for every API Chronik serves.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 16),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The supported range of `api`, if Chronik serves it.
+pub fn supported_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+pub fn is_supported(api: ApiKey, version: i16) -> bool {
+    supported_range(api).is_some_and(|(min, max)| (min..=max).contains(&version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_range_is_within_the_codec() {
+        for (api, min, max) in SUPPORTED {
+            let codec = api.valid_versions();
+            assert!(codec.min <= *min && *max <= codec.max, "{api:?}");
+        }
+    }
+}

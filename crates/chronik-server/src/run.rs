@@ -1,0 +1,150 @@
+//! Start-up order, background upkeep and graceful shutdown.
+//!
+//! Start-up: lock the data dir, start HTTP (live, not ready), open the broker (recovery), bind
+//! Kafka, then report ready. On SIGTERM/SIGINT: stop accepting, let connections finish their
+//! in-flight requests, flush every log, write checkpoints, exit 0.
+
+use crate::config::Config;
+use crate::http::{self, HttpState};
+use anyhow::{Context, Result};
+use chronik_broker::{Broker, BrokerConfig};
+use chronik_types::limits::{RECOVERY_POINT_CHECKPOINT_INTERVAL_MS, RETENTION_CHECK_INTERVAL_MS};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Longest a shutdown waits for open connections to finish their in-flight requests.
+const SHUTDOWN_DRAIN_MS: u64 = 10_000;
+
+pub fn run(config: Config) -> Result<()> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHRONIK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let _lock = crate::data_dir::prepare(&config.data_dir)?;
+    if !config.peers.is_empty() || config.raft_addr.is_some() {
+        tracing::warn!(
+            "--raft-addr/--peer given: cluster mode is not available yet; serving as a single node"
+        );
+    }
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let http_listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on http-addr {}", config.http_addr))?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let broker_slot: Arc<std::sync::OnceLock<Arc<Broker>>> = Arc::new(std::sync::OnceLock::new());
+    let healthy = {
+        let slot = Arc::clone(&broker_slot);
+        Arc::new(move || slot.get().is_some_and(|b| b.all_logs_online()))
+            as Arc<dyn Fn() -> bool + Send + Sync>
+    };
+    tokio::spawn(http::serve(
+        http_listener,
+        HttpState {
+            metrics,
+            ready: Arc::clone(&ready),
+            healthy,
+        },
+    ));
+
+    let mut broker_config = BrokerConfig::new(
+        config.node_id,
+        config.data_dir.clone(),
+        config.advertised_host.clone(),
+        i32::from(config.advertised_port),
+    );
+    broker_config.num_partitions = config.num_partitions;
+    broker_config.auto_create_topics_enable = config.auto_create_topics_enable;
+    let broker = Broker::open(broker_config).context("cannot open the data dir")?;
+    let _ = broker_slot.set(Arc::clone(&broker));
+    let kafka_listener = TcpListener::bind(config.kafka_addr)
+        .await
+        .with_context(|| format!("cannot listen on kafka-addr {}", config.kafka_addr))?;
+    tracing::info!(kafka = %config.kafka_addr, http = %config.http_addr, data_dir = %config.data_dir.display(),
+        node_id = config.node_id, "chronik-server ready");
+    ready.store(true, Ordering::SeqCst);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let upkeep = tokio::spawn(upkeep(Arc::clone(&broker), stop_rx.clone()));
+    let accept = tokio::spawn(crate::listener::accept_loop(
+        kafka_listener,
+        Arc::clone(&broker),
+        stop_rx,
+    ));
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    ready.store(false, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    broker.begin_shutdown();
+    let mut connections = accept.await.context("accept loop failed")?;
+    let drained = tokio::time::timeout(Duration::from_millis(SHUTDOWN_DRAIN_MS), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still open after the drain period; closing them");
+    }
+    let _ = upkeep.await;
+    let b = Arc::clone(&broker);
+    tokio::task::spawn_blocking(move || b.flush_all())
+        .await
+        .context("flush task failed")?
+        .context("final flush failed")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Periodic checkpoints and retention until `stop`.
+async fn upkeep(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let mut checkpoint =
+        tokio::time::interval(Duration::from_millis(RECOVERY_POINT_CHECKPOINT_INTERVAL_MS));
+    let mut retention = tokio::time::interval(Duration::from_millis(RETENTION_CHECK_INTERVAL_MS));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = checkpoint.tick() => {
+                let b = Arc::clone(&broker);
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.write_checkpoints()).await {
+                    tracing::warn!(error = %e, "writing checkpoints failed");
+                }
+            }
+            _ = retention.tick() => {
+                let b = Arc::clone(&broker);
+                if let Ok(n) = tokio::task::spawn_blocking(move || b.apply_retention()).await {
+                    if n > 0 {
+                        tracing::info!(segments = n, "retention deleted segments");
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    Ok(())
+}

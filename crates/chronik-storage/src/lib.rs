@@ -1,0 +1,30 @@
+//! Chronik's storage layer: partition logs on disk and the small durable files around them.
+//! It knows record batches (the stored format) but not Kafka requests or Raft.
+//!
+//! # Layout
+//! - `batch`: record batch v2 header, validation (CRC-32C), base-offset and LogAppendTime rewrite.
+//! - `index`: `OffsetIndex` and `TimeIndex` entries and files.
+//! - `segment`: `LogSegment`, one `.log` file with its indexes.
+//! - `recovery`: scan of a segment and the pure recovery planner.
+//! - `log`: `PartitionLog`, the segments of one partition; append, read, retention.
+//! - `config`: topic configs (Kafka names, defaults, validation) and `LogConfig`.
+//! - `checkpoint`: recovery-point and log-start-offset checkpoint files.
+//! - `topic_store`: durable topic metadata (`topics.json`).
+//! - `meta`: `meta.properties`, the data directory's identity.
+//! - `fsutil`: atomic file replacement and directory fsync.
+//! - `error`: `StorageError` and `BatchError`.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod fsutil;
+pub mod index;
+pub mod log;
+pub mod meta;
+pub mod recovery;
+pub mod segment;
+pub mod topic_store;
+
+pub use error::{BatchError, StorageError};
+pub use log::{AppendInfo, PartitionLog, RecoveryReport, SyncTarget};

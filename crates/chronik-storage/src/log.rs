@@ -1,0 +1,485 @@
+//! `PartitionLog`: the ordered segments of one partition, with `log_start_offset`,
+//! `log_end_offset` and the `high_watermark` (on a single node: the flushed end offset, so a
+//! consumer never sees a record that a crash could take back).
+
+use crate::batch::{self, BatchHeader};
+use crate::config::{LogConfig, TimestampType};
+use crate::error::{IoContext, StorageError};
+use crate::recovery::{self, ScanStop};
+use crate::segment::{self, LogSegment, SegmentSlice, LOG_SUFFIX};
+use chronik_types::Offset;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: Offset,
+    pub last_offset: Offset,
+    /// Set when the topic uses LogAppendTime.
+    pub log_append_time_ms: Option<i64>,
+}
+
+/// What recovery found and did, for the operator's log.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryReport {
+    pub truncated: Option<(PathBuf, u64, ScanStop)>,
+    pub deleted_segments: Vec<PathBuf>,
+    pub log_end_offset: Offset,
+}
+
+/// A file to fdatasync and the offset that becomes durable once it is.
+#[derive(Debug, Clone)]
+pub struct SyncTarget {
+    pub file: Arc<File>,
+    pub path: PathBuf,
+    pub upto: Offset,
+}
+
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    segments: BTreeMap<Offset, LogSegment>,
+    log_start_offset: Offset,
+    log_end_offset: Offset,
+    high_watermark: Offset,
+    offline: bool,
+}
+
+fn list_segment_bases(dir: &Path) -> Result<Vec<Offset>, StorageError> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(stem) = name.strip_suffix(LOG_SUFFIX) {
+            if let Ok(base) = stem.parse::<Offset>() {
+                bases.push(base);
+            }
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+impl PartitionLog {
+    /// Opens (or creates) the log in `dir`, recovering everything from `recovery_point` on.
+    pub fn open(
+        dir: &Path,
+        config: LogConfig,
+        recovery_point: Offset,
+        log_start_checkpoint: Offset,
+        now_ms: i64,
+    ) -> Result<(Self, RecoveryReport), StorageError> {
+        std::fs::create_dir_all(dir).at(dir)?;
+        let bases = list_segment_bases(dir)?;
+        // Segments from the one holding the recovery point onwards get a full CRC scan.
+        let first_unflushed = bases
+            .iter()
+            .rev()
+            .find(|b| **b <= recovery_point)
+            .copied()
+            .unwrap_or(Offset::MIN);
+        let mut opened = Vec::new();
+        for base in &bases {
+            opened.push(LogSegment::open(
+                dir,
+                *base,
+                *base >= first_unflushed,
+                now_ms,
+            )?);
+        }
+        let scans: Vec<_> = opened
+            .iter()
+            .map(|(s, scan)| (s.base_offset, scan))
+            .collect();
+        let plan = recovery::plan(&scans);
+        let mut report = RecoveryReport::default();
+        let mut segments = BTreeMap::new();
+        for (seg, _) in opened {
+            if plan.delete.contains(&seg.base_offset) {
+                report.deleted_segments.push(seg.log_path().to_path_buf());
+                seg.delete()?;
+                continue;
+            }
+            if let Some((base, valid, stop)) = &plan.truncate {
+                if *base == seg.base_offset {
+                    seg.log_file().set_len(*valid).at(seg.log_path())?;
+                    report.truncated = Some((seg.log_path().to_path_buf(), *valid, stop.clone()));
+                }
+            }
+            segments.insert(seg.base_offset, seg);
+        }
+        // A segment cut to nothing after another one is dropped; the log keeps at least one.
+        let empty_tail: Vec<Offset> = segments
+            .iter()
+            .skip(1)
+            .filter(|(_, s)| s.is_empty())
+            .map(|(b, _)| *b)
+            .collect();
+        for base in empty_tail {
+            if let Some(seg) = segments.remove(&base) {
+                report.deleted_segments.push(seg.log_path().to_path_buf());
+                seg.delete()?;
+            }
+        }
+        if segments.is_empty() {
+            let base = log_start_checkpoint.max(0);
+            segments.insert(base, LogSegment::create(dir, base, now_ms)?);
+            crate::fsutil::sync_dir(dir)?;
+        }
+        let first_base = segments.keys().next().copied().unwrap_or(0);
+        let log_end_offset = segments
+            .values()
+            .last()
+            .map_or(first_base, |s| s.next_offset);
+        // Whatever survived recovery is made durable before it is served.
+        for seg in segments
+            .values()
+            .filter(|s| s.base_offset >= first_unflushed)
+        {
+            seg.sync()?;
+        }
+        report.log_end_offset = log_end_offset;
+        let log = Self {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset: log_start_checkpoint.max(first_base).min(log_end_offset),
+            log_end_offset,
+            high_watermark: log_end_offset,
+            offline: false,
+        };
+        Ok((log, report))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+    pub fn log_start_offset(&self) -> Offset {
+        self.log_start_offset
+    }
+    pub fn log_end_offset(&self) -> Offset {
+        self.log_end_offset
+    }
+    pub fn high_watermark(&self) -> Offset {
+        self.high_watermark
+    }
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(LogSegment::size_bytes).sum()
+    }
+
+    fn active(&self) -> Result<&LogSegment, StorageError> {
+        self.segments
+            .values()
+            .last()
+            .ok_or_else(|| StorageError::Corrupt {
+                path: self.dir.clone(),
+                reason: "log has no segment".into(),
+            })
+    }
+
+    /// Appends producer batches that passed `batch::validate`: assigns offsets from the log end
+    /// (rewriting each `base_offset`) and applies LogAppendTime if the topic uses it.
+    pub fn append(&mut self, bytes: &mut [u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
+        if self.offline {
+            return Err(StorageError::LogOffline(self.dir.clone()));
+        }
+        let batches = batch::split_and_validate(bytes)?;
+        let base_offset = self.log_end_offset;
+        let mut next = base_offset;
+        let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
+        let mut headers: Vec<(usize, BatchHeader)> = Vec::with_capacity(batches.len());
+        for (pos, h) in &batches {
+            let one = bytes
+                .get_mut(*pos..*pos + h.size_bytes())
+                .ok_or(crate::error::BatchError::Truncated)?;
+            batch::set_base_offset(one, next).ok_or(crate::error::BatchError::Truncated)?;
+            if log_append {
+                batch::set_log_append_time(one, now_ms)
+                    .ok_or(crate::error::BatchError::Truncated)?;
+            }
+            let mut h = *h;
+            h.base_offset = next;
+            if log_append {
+                h.max_timestamp = now_ms;
+            }
+            next = h.next_offset();
+            headers.push((*pos, h));
+        }
+        self.maybe_roll(bytes.len() as u64, now_ms)?;
+        let active_base = self.active()?.base_offset;
+        let result = match self.segments.get_mut(&active_base) {
+            Some(seg) => seg.append(bytes, &headers),
+            None => Err(StorageError::LogOffline(self.dir.clone())),
+        };
+        if let Err(e) = result {
+            // A failed write leaves the file in an unknown state: take the log offline.
+            self.offline = true;
+            return Err(e);
+        }
+        self.log_end_offset = next;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: next - 1,
+            log_append_time_ms: log_append.then_some(now_ms),
+        })
+    }
+
+    fn maybe_roll(&mut self, incoming_bytes: u64, now_ms: i64) -> Result<(), StorageError> {
+        let active = self.active()?;
+        let segment_bytes = u64::try_from(self.config.segment_bytes).unwrap_or(u64::MAX);
+        let full = active.size_bytes() + incoming_bytes > segment_bytes;
+        let old = now_ms.saturating_sub(active.created_ms) >= self.config.segment_ms;
+        if active.is_empty() || !(full || old) {
+            return Ok(());
+        }
+        self.roll(now_ms)
+    }
+
+    /// Closes the active segment (flushing it and its indexes) and starts a new one at the log end.
+    pub fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        self.active()?.sync_all()?;
+        let seg = LogSegment::create(&self.dir, self.log_end_offset, now_ms)?;
+        crate::fsutil::sync_dir(&self.dir)?;
+        self.segments.insert(seg.base_offset, seg);
+        Ok(())
+    }
+
+    /// The file whose fdatasync makes everything appended so far durable.
+    pub fn sync_target(&self) -> Result<Option<SyncTarget>, StorageError> {
+        if self.high_watermark >= self.log_end_offset {
+            return Ok(None);
+        }
+        let active = self.active()?;
+        Ok(Some(SyncTarget {
+            file: Arc::clone(active.log_file()),
+            path: active.log_path().to_path_buf(),
+            upto: self.log_end_offset,
+        }))
+    }
+
+    /// Records that everything below `upto` is on disk; the high watermark never moves back.
+    pub fn mark_flushed(&mut self, upto: Offset) {
+        self.high_watermark = self.high_watermark.max(upto.min(self.log_end_offset));
+    }
+
+    /// A failed fsync is never retried: the log stops accepting and acknowledging writes.
+    pub fn mark_offline(&mut self) {
+        self.offline = true;
+    }
+
+    /// Flushes everything including indexes (clean shutdown).
+    pub fn flush_all(&mut self) -> Result<(), StorageError> {
+        for seg in self.segments.values() {
+            seg.sync_all()?;
+        }
+        self.mark_flushed(self.log_end_offset);
+        Ok(())
+    }
+
+    /// Locates the data a fetch at `offset` returns: from the start of the batch holding
+    /// `offset` to the end of its segment. `None` when `offset` is at the high watermark.
+    pub fn read_slice(&self, offset: Offset) -> Result<Option<SegmentSlice>, StorageError> {
+        if offset < self.log_start_offset || offset > self.log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        if offset >= self.high_watermark {
+            return Ok(None);
+        }
+        for (_, seg) in self
+            .segments
+            .range(..=offset)
+            .rev()
+            .chain(self.segments.range(offset + 1..))
+        {
+            if seg.next_offset <= offset {
+                continue;
+            }
+            if let Some((pos, _)) = seg.find_position(offset)? {
+                return Ok(Some(seg.slice(pos)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Offset of the first batch with a timestamp at or after `timestamp`, and that timestamp.
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(i64, Offset)>, StorageError> {
+        for seg in self.segments.values() {
+            if seg.max_timestamp.0 < timestamp {
+                continue;
+            }
+            if let Some(h) = seg.find_by_timestamp(timestamp)? {
+                if h.base_offset >= self.high_watermark {
+                    return Ok(None);
+                }
+                return Ok(Some((
+                    h.max_timestamp,
+                    h.base_offset.max(self.log_start_offset),
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The largest timestamp in the log and the offset holding it.
+    pub fn max_timestamp(&self) -> Option<(i64, Offset)> {
+        self.segments
+            .values()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.max_timestamp)
+            .max_by_key(|(ts, _)| *ts)
+            .filter(|(_, off)| *off < self.high_watermark)
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (≤ high watermark) and deletes
+    /// whole segments below it. The caller persists the new log start offset.
+    pub fn delete_records_before(&mut self, offset: Offset) -> Result<Offset, StorageError> {
+        if offset > self.high_watermark || offset < 0 {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.high_watermark,
+            });
+        }
+        self.log_start_offset = self.log_start_offset.max(offset);
+        self.delete_segments_below_start()?;
+        Ok(self.log_start_offset)
+    }
+
+    fn delete_segments_below_start(&mut self) -> Result<usize, StorageError> {
+        let doomed: Vec<Offset> = self
+            .segments
+            .iter()
+            .rev()
+            .skip(1) // never the active segment
+            .filter(|(_, s)| s.next_offset <= self.log_start_offset)
+            .map(|(b, _)| *b)
+            .collect();
+        for base in &doomed {
+            if let Some(seg) = self.segments.remove(base) {
+                seg.delete()?;
+            }
+        }
+        Ok(doomed.len())
+    }
+
+    /// Deletes old segments by `retention.ms` and `retention.bytes`; returns segments removed.
+    pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        let mut new_start = self.log_start_offset;
+        if self.config.retention_ms >= 0 {
+            for seg in self.segments.values().rev().skip(1) {
+                if seg.max_timestamp.0 >= 0
+                    && now_ms - seg.max_timestamp.0 > self.config.retention_ms
+                {
+                    new_start = new_start.max(seg.next_offset);
+                    break;
+                }
+            }
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut total = self.size_bytes();
+            let limit = u64::try_from(self.config.retention_bytes).unwrap_or(0);
+            for seg in self
+                .segments
+                .values()
+                .rev()
+                .skip(1)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+            {
+                if total <= limit {
+                    break;
+                }
+                total -= seg.size_bytes();
+                new_start = new_start.max(seg.next_offset);
+            }
+        }
+        self.log_start_offset = new_start.min(self.high_watermark);
+        self.delete_segments_below_start()
+    }
+
+    /// Removes the whole log directory (topic deletion).
+    pub fn delete_dir(self) -> Result<(), StorageError> {
+        std::fs::remove_dir_all(&self.dir).at(&self.dir)
+    }
+}
+
+/// Trims `data` (read from a `SegmentSlice`) to whole batches below `upper_bound` within
+/// `max_bytes`; the first batch is always whole, even if larger (KIP-74). Returns the length.
+pub fn whole_batches_len(
+    data: &[u8],
+    upper_bound: Offset,
+    max_bytes: usize,
+    min_one: bool,
+) -> usize {
+    let mut pos = 0usize;
+    while let Some(rest) = data.get(pos..) {
+        let Some((base, size)) = batch::peek_size(rest) else {
+            break;
+        };
+        let over = pos + size > max_bytes && (pos > 0 || !min_one);
+        if base >= upper_bound || size > rest.len() || over {
+            break;
+        }
+        pos += size;
+    }
+    pos
+}
+
+/// Reads the data of a fetch: up to `max_bytes` of whole batches below `upper_bound`, but at
+/// least the first whole batch when `min_one`.
+pub fn read_batches(
+    slice: &SegmentSlice,
+    upper_bound: Offset,
+    max_bytes: usize,
+    min_one: bool,
+) -> Result<Vec<u8>, StorageError> {
+    let header = chronik_types::limits::RECORD_BATCH_HEADER_BYTES as u64;
+    let mut want = if min_one {
+        (max_bytes as u64).max(header)
+    } else {
+        max_bytes as u64
+    };
+    loop {
+        let mut data = segment::read_slice(slice, want)?;
+        let first = batch::peek_size(&data).map(|(_, s)| s as u64);
+        match first {
+            // The first batch is larger than what was read: read exactly it.
+            Some(size)
+                if min_one
+                    && size > data.len() as u64
+                    && want < size
+                    && size <= slice.end - slice.start =>
+            {
+                want = size;
+                continue;
+            }
+            _ => {
+                let len = whole_batches_len(&data, upper_bound, max_bytes, min_one);
+                data.truncate(len);
+                return Ok(data);
+            }
+        }
+    }
+}

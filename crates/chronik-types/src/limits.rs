@@ -1,0 +1,43 @@
+//! Every named limit and default, with its unit last in the name.
+
+/// Largest request frame accepted (Kafka's `socket.request.max.bytes`), checked before allocating.
+pub const FRAME_BYTES_MAX: usize = 100 * 1024 * 1024;
+/// Concurrent client connections accepted before new ones are refused.
+pub const CONNECTIONS_MAX: usize = 10_000;
+/// Requests read ahead on one connection while earlier responses are still being produced.
+pub const IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 32;
+
+/// Kafka's `max.message.bytes` default: the largest record batch a topic accepts.
+pub const MESSAGE_BYTES_DEFAULT: i32 = 1_048_588;
+/// Kafka's `segment.bytes` default.
+pub const SEGMENT_BYTES_DEFAULT: i64 = 1024 * 1024 * 1024;
+/// Smallest `segment.bytes` Kafka accepts.
+pub const SEGMENT_BYTES_MIN: i64 = 14;
+/// Kafka's `segment.ms` default (7 days).
+pub const SEGMENT_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Kafka's `retention.ms` default (7 days); -1 means unlimited.
+pub const RETENTION_MS_DEFAULT: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Kafka's `retention.bytes` default; -1 means unlimited.
+pub const RETENTION_BYTES_DEFAULT: i64 = -1;
+/// Kafka's `index.interval.bytes`: bytes of log between two offset-index entries.
+pub const INDEX_INTERVAL_BYTES: u64 = 4096;
+
+/// Longest topic name Kafka accepts.
+pub const TOPIC_NAME_LENGTH_MAX: usize = 249;
+/// Most partitions one topic may have.
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+
+/// Size of a record batch header (magic v2) up to and including `records_count`.
+pub const RECORD_BATCH_HEADER_BYTES: usize = 61;
+/// Bytes before the batch length field: `base_offset` (8) + `batch_length` (4).
+pub const RECORD_BATCH_LOG_OVERHEAD_BYTES: usize = 12;
+
+/// Cached incremental fetch sessions (Kafka's `max.incremental.fetch.session.cache.slots`).
+pub const FETCH_SESSIONS_MAX: usize = 1000;
+/// Longest a Fetch may wait for data, whatever the client asks.
+pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
+
+/// How often retention is checked (Kafka's `log.retention.check.interval.ms` is 5 minutes).
+pub const RETENTION_CHECK_INTERVAL_MS: u64 = 30_000;
+/// How often the recovery-point checkpoint is written.
+pub const RECOVERY_POINT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
