@@ -73,8 +73,8 @@ fn request(api: ApiKey, topic_id: uuid::Uuid) -> RequestKind {
                         .with_fetch_offset(0)
                         .with_partition_max_bytes(1 << 20)])]),
         ),
-        ApiKey::ListOffsets => RequestKind::ListOffsets(
-            ListOffsetsRequest::default().with_topics(vec![
+        ApiKey::ListOffsets => {
+            RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
                 list_offsets_request::ListOffsetsTopic::default()
                     .with_name(name("t"))
                     .with_partitions(vec![
@@ -88,12 +88,12 @@ fn request(api: ApiKey, topic_id: uuid::Uuid) -> RequestKind {
                             .with_partition_index(9)
                             .with_timestamp(-2),
                     ]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::Metadata => RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
         ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
-        ApiKey::CreateTopics => RequestKind::CreateTopics(
-            CreateTopicsRequest::default().with_topics(vec![
+        ApiKey::CreateTopics => {
+            RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
                 create_topics_request::CreatableTopic::default()
                     .with_name(name("new"))
                     .with_num_partitions(2)
@@ -106,8 +106,8 @@ fn request(api: ApiKey, topic_id: uuid::Uuid) -> RequestKind {
                     .with_name(name("t"))
                     .with_num_partitions(1)
                     .with_replication_factor(1),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::DeleteTopics => RequestKind::DeleteTopics(
             DeleteTopicsRequest::default()
                 .with_topic_names(vec![name("new"), name("missing")])
@@ -117,8 +117,8 @@ fn request(api: ApiKey, topic_id: uuid::Uuid) -> RequestKind {
                         .with_name(Some(name("missing"))),
                 ]),
         ),
-        ApiKey::DeleteRecords => RequestKind::DeleteRecords(
-            DeleteRecordsRequest::default().with_topics(vec![
+        ApiKey::DeleteRecords => {
+            RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
                 delete_records_request::DeleteRecordsTopic::default()
                     .with_name(name("t"))
                     .with_partitions(vec![
@@ -126,8 +126,8 @@ fn request(api: ApiKey, topic_id: uuid::Uuid) -> RequestKind {
                             .with_partition_index(0)
                             .with_offset(0),
                     ]),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::DescribeConfigs => {
             RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![
             describe_configs_request::DescribeConfigsResource::default()
@@ -138,13 +138,13 @@ fn request(api: ApiKey, topic_id: uuid::Uuid) -> RequestKind {
                 .with_resource_name(StrBytes::from_static_str("1")),
         ]))
         }
-        ApiKey::CreatePartitions => RequestKind::CreatePartitions(
-            CreatePartitionsRequest::default().with_topics(vec![
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
                 create_partitions_request::CreatePartitionsTopic::default()
                     .with_name(name("t"))
                     .with_count(1),
-            ]),
-        ),
+            ]))
+        }
         ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
             IncrementalAlterConfigsRequest::default().with_resources(vec![
                 incremental_alter_configs_request::AlterConfigsResource::default()

@@ -483,3 +483,7 @@ pub fn read_batches(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;
