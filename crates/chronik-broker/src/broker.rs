@@ -5,6 +5,7 @@ use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::fetch_session::FetchSessionCache;
 use crate::group_commit::GroupCommit;
+use crate::groups::GroupService;
 use crate::partition::Partition;
 use crate::topics::{self, partition_dir_name, Topic};
 use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
@@ -29,6 +30,7 @@ pub struct Broker {
     /// Notified whenever a high watermark may have moved (wakes long-polling fetches).
     pub data_arrived: Arc<Notify>,
     pub fetch_sessions: Mutex<FetchSessionCache>,
+    pub groups: Arc<GroupService>,
     shutting_down: AtomicBool,
 }
 
@@ -77,6 +79,17 @@ impl Broker {
                 }),
             );
         }
+        let groups = GroupService::load(
+            config.coordinator_config(),
+            topics
+                .get(topics::CONSUMER_OFFSETS_TOPIC)
+                .map(|t: &Arc<Topic>| t.as_ref()),
+            now,
+        )
+        .map_err(|e| StorageError::Corrupt {
+            path: dir.join(topics::CONSUMER_OFFSETS_TOPIC),
+            reason: e.to_string(),
+        })?;
         let data_arrived = Arc::new(Notify::new());
         let broker = Arc::new(Self {
             config,
@@ -86,6 +99,7 @@ impl Broker {
             group_commit: GroupCommit::start(Arc::clone(&data_arrived)),
             data_arrived,
             fetch_sessions: Mutex::new(FetchSessionCache::default()),
+            groups: Arc::new(groups),
             shutting_down: AtomicBool::new(false),
         });
         broker.write_checkpoints()?;

@@ -17,6 +17,14 @@ pub struct BrokerConfig {
     pub default_replication_factor: i16,
     /// `delete.topic.enable`.
     pub delete_topic_enable: bool,
+    /// `group.initial.rebalance.delay.ms`.
+    pub group_initial_rebalance_delay_ms: i32,
+    /// `group.min.session.timeout.ms`.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub group_max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`.
+    pub offsets_retention_minutes: i64,
 }
 
 impl BrokerConfig {
@@ -35,6 +43,22 @@ impl BrokerConfig {
             auto_create_topics_enable: true,
             default_replication_factor: 1,
             delete_topic_enable: true,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 7 * 24 * 60,
+        }
+    }
+
+    /// The group coordinator's settings.
+    pub fn coordinator_config(&self) -> chronik_group::CoordinatorConfig {
+        chronik_group::CoordinatorConfig {
+            min_session_timeout_ms: self.group_min_session_timeout_ms,
+            max_session_timeout_ms: self.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+            offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
+            offset_metadata_max_bytes: 4096,
+            member_id_seed: format!("{:x}", crate::broker::now_ms()),
         }
     }
 
@@ -57,6 +81,18 @@ impl BrokerConfig {
                 self.default_replication_factor.to_string(),
             ),
             ("delete.topic.enable", self.delete_topic_enable.to_string()),
+            (
+                "group.initial.rebalance.delay.ms",
+                self.group_initial_rebalance_delay_ms.to_string(),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                self.group_max_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.min.session.timeout.ms",
+                self.group_min_session_timeout_ms.to_string(),
+            ),
             ("log.dirs", self.data_dir.display().to_string()),
             (
                 "log.retention.ms",
@@ -73,6 +109,14 @@ impl BrokerConfig {
             ("min.insync.replicas", "1".to_string()),
             ("node.id", self.node_id.to_string()),
             ("num.partitions", self.num_partitions.to_string()),
+            (
+                "offsets.retention.minutes",
+                self.offsets_retention_minutes.to_string(),
+            ),
+            (
+                "offsets.topic.num.partitions",
+                crate::groups::OFFSETS_TOPIC_PARTITIONS.to_string(),
+            ),
             (
                 "socket.request.max.bytes",
                 chronik_types::limits::FRAME_BYTES_MAX.to_string(),

@@ -7,6 +7,7 @@
 //! - `topics`: `Topic`, topic-name / partition / replication-factor rules.
 //! - `partition`: `Partition`, a log behind its lock.
 //! - `group_commit`: one fdatasync round shared by all concurrent appends on the node.
+//! - `groups`: the group coordinator service over `__consumer_offsets`.
 //! - `fetch_session`: incremental fetch sessions (KIP-227), pure.
 //! - `handlers`: `dispatch` and one file per Kafka API.
 //! - `error`: `BrokerError` and the mapping of every internal error to a Kafka error code.
@@ -16,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod fetch_session;
 pub mod group_commit;
+pub mod groups;
 pub mod handlers;
 pub mod partition;
 pub mod topics;

@@ -46,7 +46,7 @@ fn one_record_batch() -> Bytes {
     buf.freeze()
 }
 
-fn request(api: ApiKey, topic_id: uuid::Uuid) -> RequestKind {
+fn request(api: ApiKey, topic_id: uuid::Uuid, version: i16) -> RequestKind {
     match api {
         ApiKey::Produce => RequestKind::Produce(
             ProduceRequest::default()
@@ -159,6 +159,94 @@ fn request(api: ApiKey, topic_id: uuid::Uuid) -> RequestKind {
             ]),
         ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        ApiKey::FindCoordinator => RequestKind::FindCoordinator(
+            FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_static_str("g"))
+                .with_coordinator_keys(vec![StrBytes::from_static_str("g")]),
+        ),
+        ApiKey::JoinGroup => RequestKind::JoinGroup(
+            // A group per version: a second member would wait for the first one to rejoin.
+            JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_string(format!("g{version}"))))
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                )
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(Bytes::from_static(b"\0\0"))]),
+        ),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(
+            SyncGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_member_id(StrBytes::from_static_str("nobody")),
+        ),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(
+            HeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_member_id(StrBytes::from_static_str("nobody")),
+        ),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(
+            LeaveGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_member_id(StrBytes::from_static_str("nobody"))
+                .with_members(vec![leave_group_request::MemberIdentity::default()
+                    .with_member_id(StrBytes::from_static_str("nobody"))]),
+        ),
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("standalone")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(name("t"))
+                        .with_partitions(vec![
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(1)
+                                .with_committed_metadata(Some(StrBytes::from_static_str("m"))),
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_partition_index(7),
+                        ]),
+                ]),
+        ),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(
+            OffsetFetchRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("standalone")))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(name("t"))
+                        .with_partition_indexes(vec![0, 1]),
+                ]))
+                .with_groups(vec![
+                    offset_fetch_request::OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(StrBytes::from_static_str("standalone")))
+                        .with_topics(None),
+                ]),
+        ),
+        ApiKey::DescribeGroups => {
+            RequestKind::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![
+                GroupId(StrBytes::from_static_str("standalone")),
+                GroupId(StrBytes::from_static_str("missing")),
+            ]))
+        }
+        ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(StrBytes::from_static_str("missing"))]),
+        ),
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("standalone")))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(name("t"))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default()
+                                .with_partition_index(0),
+                        ]),
+                ]),
+        ),
         other => panic!("no sample request for {other:?}"),
     }
 }
@@ -182,23 +270,28 @@ fn via_wire(api: ApiKey, version: i16, body: RequestKind) -> Option<DecodedReque
 #[tokio::test]
 async fn every_supported_version_encodes() {
     let dir = tempfile::tempdir().unwrap();
-    let broker: Arc<Broker> = Broker::open(BrokerConfig::new(
-        1,
-        dir.path().to_path_buf(),
-        "127.0.0.1".into(),
-        9092,
-    ))
-    .unwrap();
+    let mut config = BrokerConfig::new(1, dir.path().to_path_buf(), "127.0.0.1".into(), 9092);
+    config.group_initial_rebalance_delay_ms = 0;
+    let broker: Arc<Broker> = Broker::open(config).unwrap();
+    tokio::spawn(Arc::clone(&broker.groups).run_timers(Arc::clone(&broker)));
     let topic = broker.create_topic("t", 1, 1, Default::default()).unwrap();
     let topic_id = topic.record.topic_id;
     let mut checked = 0;
     let mut failures = Vec::new();
     for (api, min, max) in SUPPORTED {
         for version in *min..=*max {
-            let Some(req) = via_wire(*api, version, request(*api, topic_id)) else {
+            let Some(req) = via_wire(*api, version, request(*api, topic_id, version)) else {
                 continue;
             };
-            let response = dispatch(&broker, req).await.expect("a response");
+            // JoinGroup v4+ answers MEMBER_ID_REQUIRED at once; older versions wait for the
+            // initial rebalance delay, so bound the wait.
+            let response = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                dispatch(&broker, req, "/127.0.0.1"),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{api:?} v{version}: no response"))
+            .expect("a response");
             if let Err(e) = encode_response(7, version, &response) {
                 failures.push(format!("{api:?} v{version}: {e}"));
             }

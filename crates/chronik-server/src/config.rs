@@ -38,6 +38,10 @@ pub struct Cli {
     /// Create topics on first Metadata request (Kafka's auto.create.topics.enable). [default: true]
     #[arg(long, env = "CHRONIK_AUTO_CREATE_TOPICS_ENABLE")]
     pub auto_create_topics_enable: Option<bool>,
+    /// Delay before the first rebalance of an empty group ends (Kafka's
+    /// group.initial.rebalance.delay.ms). [default: 3000]
+    #[arg(long, env = "CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<i32>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "CHRONIK_CONFIG")]
     pub config: Option<PathBuf>,
@@ -56,6 +60,7 @@ pub struct FileConfig {
     pub peers: Option<Vec<String>>,
     pub num_partitions: Option<i32>,
     pub auto_create_topics_enable: Option<bool>,
+    pub group_initial_rebalance_delay_ms: Option<i32>,
 }
 
 /// Validated settings.
@@ -71,6 +76,7 @@ pub struct Config {
     pub peers: Vec<(i32, String)>,
     pub num_partitions: i32,
     pub auto_create_topics_enable: bool,
+    pub group_initial_rebalance_delay_ms: i32,
 }
 
 fn resolve(what: &str, addr: &str) -> Result<SocketAddr> {
@@ -159,7 +165,15 @@ impl Config {
                 chronik_types::limits::PARTITIONS_PER_TOPIC_MAX
             );
         }
+        let group_initial_rebalance_delay_ms = cli
+            .group_initial_rebalance_delay_ms
+            .or(file.group_initial_rebalance_delay_ms)
+            .unwrap_or(3_000);
+        if group_initial_rebalance_delay_ms < 0 {
+            bail!("invalid group-initial-rebalance-delay-ms {group_initial_rebalance_delay_ms}: must be 0 or more");
+        }
         Ok(Self {
+            group_initial_rebalance_delay_ms,
             node_id,
             data_dir: cli
                 .data_dir

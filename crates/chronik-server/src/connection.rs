@@ -62,6 +62,8 @@ pub async fn serve(
         }
         let _ = writer.shutdown().await;
     });
+    // Kafka reports a member's host as "/<ip>".
+    let client_host = format!("/{}", peer.ip());
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     'read: loop {
         loop {
@@ -77,7 +79,7 @@ pub async fn serve(
                 Ok(req) => Pending::Future {
                     correlation_id: req.header.correlation_id,
                     version: req.header.request_api_version,
-                    response: chronik_broker::dispatch(&broker, req),
+                    response: chronik_broker::dispatch(&broker, req, &client_host),
                 },
                 Err(DecodeError::UnsupportedApiVersions {
                     correlation_id,

@@ -73,6 +73,7 @@ async fn serve(config: Config) -> Result<()> {
     );
     broker_config.num_partitions = config.num_partitions;
     broker_config.auto_create_topics_enable = config.auto_create_topics_enable;
+    broker_config.group_initial_rebalance_delay_ms = config.group_initial_rebalance_delay_ms;
     let broker = Broker::open(broker_config).context("cannot open the data dir")?;
     let _ = broker_slot.set(Arc::clone(&broker));
     let kafka_listener = TcpListener::bind(config.kafka_addr)
@@ -84,6 +85,7 @@ async fn serve(config: Config) -> Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let upkeep = tokio::spawn(upkeep(Arc::clone(&broker), stop_rx.clone()));
+    tokio::spawn(Arc::clone(&broker.groups).run_timers(Arc::clone(&broker)));
     let accept = tokio::spawn(crate::listener::accept_loop(
         kafka_listener,
         Arc::clone(&broker),

@@ -5,15 +5,26 @@
 mod api_versions;
 mod create_partitions;
 mod create_topics;
+mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod incremental_alter_configs;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
 pub use api_versions::{api_versions_response, unsupported_version_response};
 
@@ -31,18 +42,29 @@ fn ready(r: ResponseKind) -> ResponseFuture {
     Box::pin(std::future::ready(Some(r)))
 }
 
-/// Handles one decoded request.
-pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest) -> ResponseFuture {
+/// Wraps an async handler into a `ResponseFuture`.
+macro_rules! later {
+    ($broker:expr, |$b:ident| $body:expr, $kind:ident) => {{
+        let $b = Arc::clone($broker);
+        Box::pin(async move { Some(ResponseKind::$kind($body.await)) })
+    }};
+}
+
+/// Handles one decoded request; `client_host` is the peer address as Kafka reports it.
+pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest, client_host: &str) -> ResponseFuture {
     let v = req.header.request_api_version;
+    let client_id = req
+        .header
+        .client_id
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_default();
     metrics::counter!("chronik_requests_total", "api" => format!("{:?}", req.api_key)).increment(1);
     match req.body {
         RequestKind::ApiVersions(_) => ready(ResponseKind::ApiVersions(api_versions_response())),
         RequestKind::Metadata(r) => ready(ResponseKind::Metadata(metadata::handle(broker, v, r))),
         RequestKind::Produce(r) => produce::handle(broker, v, r),
-        RequestKind::Fetch(r) => {
-            let broker = Arc::clone(broker);
-            Box::pin(async move { Some(ResponseKind::Fetch(fetch::handle(&broker, v, r).await)) })
-        }
+        RequestKind::Fetch(r) => later!(broker, |b| fetch::handle(&b, v, r), Fetch),
         RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(list_offsets::handle(
             broker, v, r,
         ))),
@@ -65,6 +87,38 @@ pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest) -> ResponseFuture {
             describe_cluster::handle(broker, r),
         )),
         RequestKind::DeleteRecords(r) => delete_records::handle(broker, r),
+        RequestKind::FindCoordinator(r) => ready(ResponseKind::FindCoordinator(
+            find_coordinator::handle(broker, v, r),
+        )),
+        RequestKind::JoinGroup(r) => {
+            let host = client_host.to_string();
+            later!(
+                broker,
+                |b| join_group::handle(&b, v, r, client_id, host),
+                JoinGroup
+            )
+        }
+        RequestKind::SyncGroup(r) => later!(broker, |b| sync_group::handle(&b, v, r), SyncGroup),
+        RequestKind::Heartbeat(r) => later!(broker, |b| heartbeat::handle(&b, r), Heartbeat),
+        RequestKind::LeaveGroup(r) => later!(broker, |b| leave_group::handle(&b, v, r), LeaveGroup),
+        RequestKind::OffsetCommit(r) => {
+            later!(broker, |b| offset_commit::handle(&b, r), OffsetCommit)
+        }
+        RequestKind::OffsetFetch(r) => {
+            later!(broker, |b| offset_fetch::handle(&b, v, r), OffsetFetch)
+        }
+        RequestKind::DescribeGroups(r) => later!(
+            broker,
+            |b| describe_groups::handle(&b, v, r),
+            DescribeGroups
+        ),
+        RequestKind::ListGroups(r) => later!(broker, |b| list_groups::handle(&b, v, r), ListGroups),
+        RequestKind::DeleteGroups(r) => {
+            later!(broker, |b| delete_groups::handle(&b, r), DeleteGroups)
+        }
+        RequestKind::OffsetDelete(r) => {
+            later!(broker, |b| offset_delete::handle(&b, r), OffsetDelete)
+        }
         other => {
             // Only advertised APIs reach here (the codec rejects the rest); keep the connection safe.
             tracing::warn!(request = ?std::mem::discriminant(&other), "request for an API without a handler");

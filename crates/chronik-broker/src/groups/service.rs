@@ -1,0 +1,192 @@
+//! `GroupService`: runs coordinator operations one at a time. An operation's records are
+//! appended to `__consumer_offsets` and fsynced before its effects become visible and before
+//! any response built from it is sent.
+
+use super::offsets_topic::{by_partition, encode_batch, load_all, OFFSETS_TOPIC_PARTITIONS};
+use crate::broker::{now_ms, Broker};
+use crate::error::BrokerError;
+use crate::topics::{Topic, CONSUMER_OFFSETS_TOPIC};
+use chronik_group::{
+    error, CoordinatorConfig, GroupCoordinator, GroupRecord, Output, Reply, ReplyTo,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+use tokio::sync::{oneshot, Mutex, MutexGuard, Notify};
+
+/// Shortest wait between two timer rounds (bounds the cost of a deadline that cannot be cleared,
+/// e.g. while the offsets topic is offline).
+const TIMER_RESOLUTION_MS: u64 = 10;
+
+pub struct GroupService {
+    state: Mutex<GroupCoordinator>,
+    waiters: std::sync::Mutex<HashMap<ReplyTo, oneshot::Sender<Reply>>>,
+    next_token: AtomicU64,
+    /// Wakes the timer task when deadlines may have changed.
+    changed: Notify,
+}
+
+impl GroupService {
+    /// Builds the coordinator by replaying what `__consumer_offsets` holds (start-up).
+    pub fn load(
+        config: CoordinatorConfig,
+        offsets_topic: Option<&Topic>,
+        now_ms: i64,
+    ) -> Result<Self, BrokerError> {
+        let mut coordinator = GroupCoordinator::new(config);
+        let records = load_all(offsets_topic)?;
+        for r in &records {
+            coordinator.replay(r, now_ms);
+        }
+        if !records.is_empty() {
+            tracing::info!(
+                records = records.len(),
+                groups = coordinator.groups.len(),
+                "loaded consumer groups"
+            );
+        }
+        Ok(Self {
+            state: Mutex::new(coordinator),
+            waiters: std::sync::Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(1),
+            changed: Notify::new(),
+        })
+    }
+
+    /// Creates `__consumer_offsets` on first use, as Kafka does.
+    pub fn ensure_offsets_topic(&self, broker: &Broker) -> Result<(), BrokerError> {
+        if broker.topic(CONSUMER_OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let mut configs = BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        configs.insert("segment.bytes".to_string(), (100 * 1024 * 1024).to_string());
+        match broker.create_topic(CONSUMER_OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, 1, configs) {
+            Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Registers a waiter for a delayed reply.
+    pub fn waiter(&self) -> (ReplyTo, oneshot::Receiver<Reply>) {
+        let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, tx);
+        (token, rx)
+    }
+
+    /// Runs `op` on the coordinator, makes its records durable, applies them and delivers its
+    /// replies. Returns `op`'s own result and whether the records were stored.
+    pub async fn run<R>(
+        &self,
+        broker: &Broker,
+        op: impl FnOnce(&mut GroupCoordinator, i64) -> (R, Output),
+    ) -> (R, bool) {
+        let mut st = self.state.lock().await;
+        let now = now_ms();
+        let (result, out) = op(&mut st, now);
+        let stored = self.finish(broker, &mut st, out, now).await;
+        self.changed.notify_one();
+        (result, stored)
+    }
+
+    /// Read-only access for describe/list/fetch operations.
+    pub async fn read(&self) -> MutexGuard<'_, GroupCoordinator> {
+        self.state.lock().await
+    }
+
+    async fn finish(
+        &self,
+        broker: &Broker,
+        st: &mut GroupCoordinator,
+        out: Output,
+        now: i64,
+    ) -> bool {
+        let stored = match self.append(broker, &out.records, now).await {
+            Ok(()) => {
+                st.apply_written(&out.records, now);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not store group records");
+                false
+            }
+        };
+        let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
+        for (to, reply) in out.replies {
+            let reply = if stored { reply } else { failed(reply) };
+            if let Some(tx) = waiters.remove(&to) {
+                let _ = tx.send(reply);
+            }
+        }
+        stored
+    }
+
+    async fn append(
+        &self,
+        broker: &Broker,
+        records: &[GroupRecord],
+        now: i64,
+    ) -> Result<(), BrokerError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.ensure_offsets_topic(broker)?;
+        let mut waits = Vec::new();
+        for (partition, recs) in by_partition(records) {
+            let p = broker.partition(CONSUMER_OFFSETS_TOPIC, partition)?;
+            let mut batch = encode_batch(&recs, now)?;
+            p.with_log(|l| l.append(&mut batch, now))?;
+            waits.push(broker.group_commit.request(Arc::clone(&p)));
+        }
+        for w in waits {
+            w.wait().await.map_err(BrokerError::InvalidRequest)?;
+        }
+        Ok(())
+    }
+
+    /// Fires the coordinator's deadlines until `stop` says so.
+    pub async fn run_timers(self: Arc<Self>, broker: Arc<Broker>) {
+        loop {
+            let next = self.state.lock().await.next_deadline();
+            let changed = self.changed.notified();
+            match next {
+                Some(deadline) => {
+                    let wait_ms = u64::try_from(deadline - now_ms())
+                        .unwrap_or(0)
+                        .max(TIMER_RESOLUTION_MS);
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+                        _ = changed => continue,
+                    }
+                }
+                None => {
+                    changed.await;
+                    continue;
+                }
+            }
+            if broker.is_shutting_down() {
+                return;
+            }
+            self.run(&broker, |c, now| ((), c.tick(now))).await;
+        }
+    }
+}
+
+/// A reply whose records could not be stored: the client retries elsewhere.
+fn failed(reply: Reply) -> Reply {
+    match reply {
+        Reply::Join(mut j) => {
+            j.error_code = error::COORDINATOR_NOT_AVAILABLE;
+            Reply::Join(j)
+        }
+        Reply::Sync(mut s) => {
+            s.error_code = error::COORDINATOR_NOT_AVAILABLE;
+            Reply::Sync(s)
+        }
+    }
+}
