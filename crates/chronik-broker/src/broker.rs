@@ -7,6 +7,7 @@ use crate::fetch_session::FetchSessionCache;
 use crate::group_commit::GroupCommit;
 use crate::groups::GroupService;
 use crate::partition::Partition;
+use crate::producer_ids::ProducerIdManager;
 use crate::topics::{self, partition_dir_name, Topic};
 use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use chronik_storage::config::LogConfig;
@@ -31,6 +32,7 @@ pub struct Broker {
     pub data_arrived: Arc<Notify>,
     pub fetch_sessions: Mutex<FetchSessionCache>,
     pub groups: Arc<GroupService>,
+    pub producer_ids: ProducerIdManager,
     shutting_down: AtomicBool,
 }
 
@@ -100,6 +102,7 @@ impl Broker {
             data_arrived,
             fetch_sessions: Mutex::new(FetchSessionCache::default()),
             groups: Arc::new(groups),
+            producer_ids: ProducerIdManager::open(&dir)?,
             shutting_down: AtomicBool::new(false),
         });
         broker.write_checkpoints()?;

@@ -1,5 +1,6 @@
 //! Broker errors and the one place where internal errors become Kafka error codes.
 
+use chronik_storage::producer_state::ProducerError;
 use chronik_storage::{BatchError, StorageError};
 use kafka_protocol::error::ResponseError;
 
@@ -61,6 +62,11 @@ fn storage_code(e: &StorageError) -> i16 {
             ResponseError::KafkaStorageError
         }
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::Producer(p) => match p {
+            ProducerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            ProducerError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            ProducerError::DuplicateSequence(_) => ResponseError::DuplicateSequenceNumber,
+        },
         StorageError::Batch(b) => match b {
             BatchError::CrcMismatch { .. }
             | BatchError::Truncated

@@ -8,6 +8,7 @@
 //! - `partition`: `Partition`, a log behind its lock.
 //! - `group_commit`: one fdatasync round shared by all concurrent appends on the node.
 //! - `groups`: the group coordinator service over `__consumer_offsets`.
+//! - `producer_ids`: durable producer id blocks for idempotent producers.
 //! - `fetch_session`: incremental fetch sessions (KIP-227), pure.
 //! - `handlers`: `dispatch` and one file per Kafka API.
 //! - `error`: `BrokerError` and the mapping of every internal error to a Kafka error code.
@@ -20,6 +21,7 @@ pub mod group_commit;
 pub mod groups;
 pub mod handlers;
 pub mod partition;
+pub mod producer_ids;
 pub mod topics;
 
 pub use broker::Broker;

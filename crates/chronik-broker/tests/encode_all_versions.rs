@@ -247,6 +247,7 @@ fn request(api: ApiKey, topic_id: uuid::Uuid, version: i16) -> RequestKind {
                         ]),
                 ]),
         ),
+        ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default()),
         other => panic!("no sample request for {other:?}"),
     }
 }

@@ -41,6 +41,8 @@ pub enum StorageError {
     },
     #[error("log {0} is offline after an earlier I/O error")]
     LogOffline(PathBuf),
+    #[error(transparent)]
+    Producer(#[from] crate::producer_state::ProducerError),
     #[error("corrupt file {path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }

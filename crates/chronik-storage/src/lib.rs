@@ -7,6 +7,7 @@
 //! - `segment`: `LogSegment`, one `.log` file with its indexes.
 //! - `recovery`: scan of a segment and the pure recovery planner.
 //! - `log`: `PartitionLog`, the segments of one partition; append, read, retention.
+//! - `producer_state`: idempotent producers' sequence numbers per partition.
 //! - `config`: topic configs (Kafka names, defaults, validation) and `LogConfig`.
 //! - `checkpoint`: recovery-point and log-start-offset checkpoint files.
 //! - `topic_store`: durable topic metadata (`topics.json`).
@@ -22,6 +23,7 @@ pub mod fsutil;
 pub mod index;
 pub mod log;
 pub mod meta;
+pub mod producer_state;
 pub mod recovery;
 pub mod segment;
 pub mod topic_store;

@@ -5,6 +5,7 @@
 use crate::batch::{self, BatchHeader};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{IoContext, StorageError};
+use crate::producer_state::{ProducerBatch, ProducerError, ProducerStateManager, SequenceCheck};
 use crate::recovery::{self, ScanStop};
 use crate::segment::{self, LogSegment, SegmentSlice, LOG_SUFFIX};
 use chronik_types::Offset;
@@ -20,6 +21,8 @@ pub struct AppendInfo {
     pub last_offset: Offset,
     /// Set when the topic uses LogAppendTime.
     pub log_append_time_ms: Option<i64>,
+    /// A retried idempotent batch already in the log: nothing was written.
+    pub duplicate: bool,
 }
 
 /// What recovery found and did, for the operator's log.
@@ -47,6 +50,7 @@ pub struct PartitionLog {
     log_end_offset: Offset,
     high_watermark: Offset,
     offline: bool,
+    producers: ProducerStateManager,
 }
 
 fn list_segment_bases(dir: &Path) -> Result<Vec<Offset>, StorageError> {
@@ -99,7 +103,8 @@ impl PartitionLog {
         let plan = recovery::plan(&scans);
         let mut report = RecoveryReport::default();
         let mut segments = BTreeMap::new();
-        for (seg, _) in opened {
+        let mut producers = ProducerStateManager::default();
+        for (seg, scan) in opened {
             if plan.delete.contains(&seg.base_offset) {
                 report.deleted_segments.push(seg.log_path().to_path_buf());
                 seg.delete()?;
@@ -110,6 +115,9 @@ impl PartitionLog {
                     seg.log_file().set_len(*valid).at(seg.log_path())?;
                     report.truncated = Some((seg.log_path().to_path_buf(), *valid, stop.clone()));
                 }
+            }
+            for (_, h) in &scan.batches {
+                producers.record(h);
             }
             segments.insert(seg.base_offset, seg);
         }
@@ -152,6 +160,7 @@ impl PartitionLog {
             log_end_offset,
             high_watermark: log_end_offset,
             offline: false,
+            producers,
         };
         Ok((log, report))
     }
@@ -198,6 +207,15 @@ impl PartitionLog {
             return Err(StorageError::LogOffline(self.dir.clone()));
         }
         let batches = batch::split_and_validate(bytes)?;
+        if let Some(dup) = self.check_sequences(&batches)? {
+            return Ok(AppendInfo {
+                base_offset: dup.base_offset,
+                last_offset: dup.last_offset,
+                log_append_time_ms: (self.config.timestamp_type == TimestampType::LogAppendTime)
+                    .then_some(dup.max_timestamp),
+                duplicate: true,
+            });
+        }
         let base_offset = self.log_end_offset;
         let mut next = base_offset;
         let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
@@ -231,11 +249,40 @@ impl PartitionLog {
             return Err(e);
         }
         self.log_end_offset = next;
+        for (_, h) in &headers {
+            self.producers.record(h);
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset: next - 1,
             log_append_time_ms: log_append.then_some(now_ms),
+            duplicate: false,
         })
+    }
+
+    /// Checks idempotent producers' sequence numbers. `Some` when the request is exactly one
+    /// retried batch already in the log.
+    fn check_sequences(
+        &self,
+        batches: &[(usize, BatchHeader)],
+    ) -> Result<Option<ProducerBatch>, StorageError> {
+        if let [(_, h)] = batches {
+            return match self.producers.check(h)? {
+                SequenceCheck::Append => Ok(None),
+                SequenceCheck::Duplicate(b) => Ok(Some(b)),
+            };
+        }
+        // Several batches in one request: each must follow the ones before it.
+        let mut scratch = self.producers.clone();
+        for (_, h) in batches {
+            match scratch.check(h)? {
+                SequenceCheck::Append => scratch.record(h),
+                SequenceCheck::Duplicate(_) => {
+                    return Err(ProducerError::DuplicateSequence(h.producer_id).into())
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn maybe_roll(&mut self, incoming_bytes: u64, now_ms: i64) -> Result<(), StorageError> {

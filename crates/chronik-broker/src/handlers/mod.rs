@@ -15,6 +15,7 @@ mod fetch;
 mod find_coordinator;
 mod heartbeat;
 mod incremental_alter_configs;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -87,6 +88,9 @@ pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest, client_host: &str) ->
             describe_cluster::handle(broker, r),
         )),
         RequestKind::DeleteRecords(r) => delete_records::handle(broker, r),
+        RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
+            init_producer_id::handle(broker, r),
+        )),
         RequestKind::FindCoordinator(r) => ready(ResponseKind::FindCoordinator(
             find_coordinator::handle(broker, v, r),
         )),
