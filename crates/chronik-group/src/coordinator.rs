@@ -143,9 +143,40 @@ impl GroupCoordinator {
                 GroupRecord::Offset { .. } | GroupRecord::Metadata { value: None, .. } => {
                     self.replay(r, now_ms)
                 }
-                GroupRecord::Metadata { value: Some(_), .. } => {}
+                GroupRecord::Metadata {
+                    group_id,
+                    value: Some(v),
+                } => {
+                    if let Some(g) = self.groups.get_mut(group_id) {
+                        g.stored_metadata = Some(v.clone());
+                    }
+                }
             }
         }
+    }
+
+    /// Every record needed to rebuild the groups selected by `owns` as they are durably stored:
+    /// each group's last stored metadata, then its committed offsets. Replaying a snapshot
+    /// alone gives the same durable state as replaying everything before it.
+    pub fn snapshot(&self, owns: impl Fn(&str) -> bool) -> Vec<GroupRecord> {
+        let mut out = Vec::new();
+        for g in self.groups.values().filter(|g| owns(&g.group_id)) {
+            if let Some(v) = &g.stored_metadata {
+                out.push(GroupRecord::Metadata {
+                    group_id: g.group_id.clone(),
+                    value: Some(v.clone()),
+                });
+            }
+            for ((topic, partition), o) in &g.offsets {
+                out.push(GroupRecord::Offset {
+                    group_id: g.group_id.clone(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: Some(o.clone()),
+                });
+            }
+        }
+        out
     }
 
     /// The earliest deadline at which `tick` has work to do.
@@ -236,11 +267,20 @@ impl GroupCoordinator {
                         .map(|(k, _)| k.clone())
                         .collect()
                 };
+                // Kafka's cleanupGroupMetadata: an Empty group left without offsets is Dead
+                // and removed, with a tombstone for its metadata.
+                let group_dies = doomed.len() == g.offsets.len();
                 for (topic, partition) in doomed {
                     out.records.push(GroupRecord::Offset {
                         group_id: id.clone(),
                         topic,
                         partition,
+                        value: None,
+                    });
+                }
+                if group_dies {
+                    out.records.push(GroupRecord::Metadata {
+                        group_id: id.clone(),
                         value: None,
                     });
                 }

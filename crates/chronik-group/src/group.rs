@@ -78,6 +78,8 @@ pub struct Group {
     pub rebalance_deadline_ms: Option<i64>,
     /// PreparingRebalance from Empty: the join phase does not end before this (initial delay).
     pub initial_delay_deadline_ms: Option<i64>,
+    /// The group metadata last made durable (what a snapshot of the group keeps).
+    pub stored_metadata: Option<crate::records::GroupMetadataValue>,
     /// Number of member ids generated so far (ids are `<client_id>-<group>-<n>`; deterministic).
     pub next_member_number: u64,
 }
@@ -98,6 +100,7 @@ impl Group {
             state_timestamp_ms: now_ms,
             rebalance_deadline_ms: None,
             initial_delay_deadline_ms: None,
+            stored_metadata: None,
             next_member_number: 0,
         }
     }

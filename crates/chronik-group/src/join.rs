@@ -82,7 +82,9 @@ fn add_member_and_rebalance(
     now_ms: i64,
     cfg: &CoordinatorConfig,
 ) -> Output {
-    if g.protocol_type.is_none() {
+    // Kafka's GroupMetadata.add: the first member sets the protocol type, also for a group
+    // that had another one before it emptied.
+    if g.members.is_empty() {
         g.protocol_type = Some(m.protocol_type.clone());
     }
     if let Some(iid) = &m.group_instance_id {
@@ -163,7 +165,8 @@ fn join_unknown(
 }
 
 /// A static member came back with a new member id (KIP-345): the old id is fenced. In a Stable
-/// group with unchanged protocols it keeps its assignment and no rebalance happens.
+/// group whose selected protocol it does not change, it keeps its assignment and no rebalance
+/// happens.
 fn replace_static_member(
     g: &mut Group,
     req: JoinRequest,
@@ -194,7 +197,6 @@ fn replace_static_member(
             Reply::Sync(crate::types::SyncResponse::error(error::FENCED_INSTANCE_ID)),
         ));
     }
-    let unchanged = m.protocols == req.protocols;
     m.member_id = new_id.clone();
     m.client_id = req.client_id.clone();
     m.client_host = req.client_host.clone();
@@ -208,8 +210,10 @@ fn replace_static_member(
     if let Some(iid) = &req.group_instance_id {
         g.static_members.insert(iid.clone(), new_id.clone());
     }
-    if g.is(GroupState::Stable) && unchanged {
-        g.members.insert(new_id.clone(), m);
+    g.members.insert(new_id.clone(), m);
+    // Kafka's updateStaticMemberAndRebalance: in a Stable group the rejoin rebalances only if
+    // it changes the protocol the group would select (not on any change of metadata bytes).
+    if g.is(GroupState::Stable) && crate::rebalance::select_protocol(g) == g.protocol_name {
         out.records.push(GroupRecord::Metadata {
             group_id: g.group_id.clone(),
             value: Some(g.metadata_value()),
@@ -218,8 +222,9 @@ fn replace_static_member(
             .push((reply_to, Reply::Join(current_generation(g, &new_id))));
         return out;
     }
-    m.awaiting_join = Some(reply_to);
-    g.members.insert(new_id, m);
+    if let Some(m) = g.members.get_mut(&new_id) {
+        m.awaiting_join = Some(reply_to);
+    }
     out.merge(match g.state {
         GroupState::PreparingRebalance => maybe_complete_join(g, now_ms),
         _ => prepare_rebalance(g, now_ms, cfg),

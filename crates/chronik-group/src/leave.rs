@@ -31,6 +31,9 @@ impl GroupCoordinator {
                 },
                 (None, id) if g.members.contains_key(id) => Ok(id.to_string()),
                 (None, id) if g.pending_members.remove(id).is_some() => {
+                    // Kafka's removePendingMemberAndUpdateGroup: a join phase may be waiting
+                    // for this member id.
+                    out.merge(crate::rebalance::maybe_complete_join(g, now_ms));
                     codes.push(error::NONE);
                     continue;
                 }

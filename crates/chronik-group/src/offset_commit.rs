@@ -18,7 +18,9 @@ impl GroupCoordinator {
             return all(error::INVALID_GROUP_ID);
         }
         match self.groups.get_mut(&req.group_id) {
-            None if req.generation_id >= 0 => return all(error::UNKNOWN_MEMBER_ID),
+            // Kafka: an unknown group and a generation is "a request coming from an older
+            // generation" (e.g. the group expired): ILLEGAL_GENERATION.
+            None if req.generation_id >= 0 => return all(error::ILLEGAL_GENERATION),
             None => {}
             Some(g) if req.generation_id < 0 && g.is(GroupState::Empty) => {}
             Some(g) => {

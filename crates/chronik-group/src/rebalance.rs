@@ -115,7 +115,7 @@ pub fn complete_join(g: &mut Group, now_ms: i64) -> Output {
 }
 
 /// Kafka's choice: among protocols every member supports, the one most members prefer.
-fn select_protocol(g: &Group) -> Option<String> {
+pub fn select_protocol(g: &Group) -> Option<String> {
     let first = g.members.values().next()?;
     let candidates: Vec<&String> = first
         .protocols

@@ -20,7 +20,15 @@ fn empty_group_with_offsets(c: &mut chronik_group::GroupCoordinator) -> i64 {
     let round = form_group(c, 1, T0);
     commit_durably(
         c,
-        &commit_req(&round.leader, round.generation, vec![offset("t", 0, 1, ""), offset("t", 1, 2, ""), offset("u", 0, 3, "")]),
+        &commit_req(
+            &round.leader,
+            round.generation,
+            vec![
+                offset("t", 0, 1, ""),
+                offset("t", 1, 2, ""),
+                offset("u", 0, 3, ""),
+            ],
+        ),
         round.now,
     );
     c.leave(GROUP, &[leaving(&round.leader)], round.now + 1);
@@ -55,7 +63,12 @@ fn deleting_an_empty_group_tombstones_its_offsets_and_metadata_and_it_is_gone_on
     let mut offset_tombstones: Vec<(String, i32)> = records
         .iter()
         .filter_map(|r| match r {
-            GroupRecord::Offset { topic, partition, value: None, .. } => Some((topic.clone(), *partition)),
+            GroupRecord::Offset {
+                topic,
+                partition,
+                value: None,
+                ..
+            } => Some((topic.clone(), *partition)),
             _ => None,
         })
         .collect();
@@ -69,7 +82,9 @@ fn deleting_an_empty_group_tombstones_its_offsets_and_metadata_and_it_is_gone_on
         })
     );
     assert_eq!(records.len(), 4);
-    assert!(records.iter().all(|r| r.group_id() == GROUP && r.encode_value().is_none()));
+    assert!(records
+        .iter()
+        .all(|r| r.group_id() == GROUP && r.encode_value().is_none()));
 
     // Nothing changes until the tombstones are durable.
     assert_eq!(state(&c), GroupState::Empty);
@@ -91,9 +106,20 @@ fn a_batch_of_deletions_answers_each_group() {
     let mut offsets_only = standalone_commit(vec![offset("t", 0, 1, "")]);
     offsets_only.group_id = "offsets-only".into();
     commit_durably(&mut c, &offsets_only, T0);
-    let ids = vec!["offsets-only".to_string(), GROUP.to_string(), "nope".to_string()];
+    let ids = vec![
+        "offsets-only".to_string(),
+        GROUP.to_string(),
+        "nope".to_string(),
+    ];
     let (codes, records) = c.delete_groups(&ids);
-    assert_eq!(codes, vec![error::NONE, error::NON_EMPTY_GROUP, error::GROUP_ID_NOT_FOUND]);
+    assert_eq!(
+        codes,
+        vec![
+            error::NONE,
+            error::NON_EMPTY_GROUP,
+            error::GROUP_ID_NOT_FOUND
+        ]
+    );
     assert!(records.iter().all(|r| r.group_id() == "offsets-only"));
     c.apply_written(&records, T0 + 1);
     assert!(c.group("offsets-only").is_none());
@@ -106,8 +132,17 @@ fn offset_delete_refuses_topics_an_active_group_subscribes_to() {
     // other topics' offsets are deleted.
     let mut c = coordinator();
     let round = form_group(&mut c, 1, T0);
-    commit_durably(&mut c, &commit_req(&round.leader, round.generation, vec![offset("t", 0, 1, ""), offset("old", 0, 2, "")]), round.now);
-    let (group_error, codes, records) = c.delete_offsets(GROUP, &[tp("t", 0), tp("old", 0)], &subscribed(&["t"]));
+    commit_durably(
+        &mut c,
+        &commit_req(
+            &round.leader,
+            round.generation,
+            vec![offset("t", 0, 1, ""), offset("old", 0, 2, "")],
+        ),
+        round.now,
+    );
+    let (group_error, codes, records) =
+        c.delete_offsets(GROUP, &[tp("t", 0), tp("old", 0)], &subscribed(&["t"]));
     assert_eq!(group_error, error::NONE);
     assert_eq!(codes, vec![error::GROUP_SUBSCRIBED_TO_TOPIC, error::NONE]);
     assert_eq!(
@@ -119,7 +154,10 @@ fn offset_delete_refuses_topics_an_active_group_subscribes_to() {
             value: None,
         }]
     );
-    assert!(fetch_one(&c, GROUP, "old", 0).is_some(), "not deleted until durable");
+    assert!(
+        fetch_one(&c, GROUP, "old", 0).is_some(),
+        "not deleted until durable"
+    );
     c.apply_written(&records, round.now + 1);
     assert!(fetch_one(&c, GROUP, "old", 0).is_none());
     assert!(fetch_one(&c, GROUP, "t", 0).is_some());
@@ -129,14 +167,23 @@ fn offset_delete_refuses_topics_an_active_group_subscribes_to() {
 fn offset_delete_on_an_empty_group_deletes_any_topic() {
     let mut c = coordinator();
     let now = empty_group_with_offsets(&mut c);
-    let (group_error, codes, records) = c.delete_offsets(GROUP, &[tp("t", 0), tp("t", 9)], &subscribed(&["t"]));
+    let (group_error, codes, records) =
+        c.delete_offsets(GROUP, &[tp("t", 0), tp("t", 9)], &subscribed(&["t"]));
     assert_eq!(group_error, error::NONE);
     assert_eq!(codes, vec![error::NONE, error::NONE]);
-    assert_eq!(records.len(), 1, "no tombstone for a partition without an offset");
+    assert_eq!(
+        records.len(),
+        1,
+        "no tombstone for a partition without an offset"
+    );
     c.apply_written(&records, now);
     assert!(fetch_one(&c, GROUP, "t", 0).is_none());
     assert!(fetch_one(&c, GROUP, "t", 1).is_some());
-    assert_eq!(state(&c), GroupState::Empty, "deleting offsets does not delete the group");
+    assert_eq!(
+        state(&c),
+        GroupState::Empty,
+        "deleting offsets does not delete the group"
+    );
 }
 
 #[test]

@@ -76,13 +76,22 @@ fn list_groups_filters_by_state_case_insensitively() {
     let all = c.list(&[], &[]);
     assert_eq!(names(&all), vec![GROUP, "joining", "offsets-only"]);
     let stable = all.iter().find(|g| g.group_id == GROUP).unwrap();
-    assert_eq!((stable.state, stable.protocol_type.as_str()), ("Stable", "consumer"));
+    assert_eq!(
+        (stable.state, stable.protocol_type.as_str()),
+        ("Stable", "consumer")
+    );
     let offsets_only = all.iter().find(|g| g.group_id == "offsets-only").unwrap();
-    assert_eq!((offsets_only.state, offsets_only.protocol_type.as_str()), ("Empty", ""));
+    assert_eq!(
+        (offsets_only.state, offsets_only.protocol_type.as_str()),
+        ("Empty", "")
+    );
 
     assert_eq!(names(&c.list(&["stable".into()], &[])), vec![GROUP]);
     assert_eq!(names(&c.list(&["EMPTY".into()], &[])), vec!["offsets-only"]);
-    assert_eq!(names(&c.list(&["preparingrebalance".into(), "Stable".into()], &[])), vec![GROUP, "joining"]);
+    assert_eq!(
+        names(&c.list(&["preparingrebalance".into(), "Stable".into()], &[])),
+        vec![GROUP, "joining"]
+    );
     assert!(c.list(&["Dead".into()], &[]).is_empty());
     assert!(c.list(&["no-such-state".into()], &[]).is_empty());
     assert_eq!(state(&c), GroupState::Stable);

@@ -23,7 +23,11 @@ fn an_unknown_group_has_no_offsets() {
 #[test]
 fn requested_partitions_come_back_in_request_order_with_none_for_uncommitted_ones() {
     let mut c = coordinator();
-    commit_durably(&mut c, &standalone_commit(vec![offset("t", 0, 10, "a"), offset("u", 1, 20, "b")]), T0);
+    commit_durably(
+        &mut c,
+        &standalone_commit(vec![offset("t", 0, 10, "a"), offset("u", 1, 20, "b")]),
+        T0,
+    );
     let got = c.fetch_offsets(GROUP, Some(&[tp("u", 1), tp("t", 5), tp("t", 0)]));
     assert_eq!(got.len(), 3);
     assert_eq!(got[0].0, tp("u", 1));
@@ -35,7 +39,15 @@ fn requested_partitions_come_back_in_request_order_with_none_for_uncommitted_one
 #[test]
 fn fetching_all_returns_every_committed_partition() {
     let mut c = coordinator();
-    commit_durably(&mut c, &standalone_commit(vec![offset("u", 0, 3, ""), offset("t", 1, 2, ""), offset("t", 0, 1, "")]), T0);
+    commit_durably(
+        &mut c,
+        &standalone_commit(vec![
+            offset("u", 0, 3, ""),
+            offset("t", 1, 2, ""),
+            offset("t", 0, 1, ""),
+        ]),
+        T0,
+    );
     let got: Vec<((String, i32), i64)> = c
         .fetch_offsets(GROUP, None)
         .into_iter()
@@ -48,7 +60,11 @@ fn fetching_all_returns_every_committed_partition() {
 fn offsets_become_visible_only_once_durable() {
     let mut c = coordinator();
     let round = form_group(&mut c, 1, T0);
-    let req = commit_req(&round.leader, round.generation, vec![offset("t", 0, 77, "md")]);
+    let req = commit_req(
+        &round.leader,
+        round.generation,
+        vec![offset("t", 0, 77, "md")],
+    );
     let (_, records) = c.commit_offsets(&req, round.now);
     assert!(c.fetch_offsets(GROUP, None).is_empty());
     assert_eq!(fetch_one(&c, GROUP, "t", 0), None);

@@ -6,6 +6,7 @@ use super::offsets_topic::{by_partition, encode_batch, load_all, OFFSETS_TOPIC_P
 use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
 use crate::topics::{Topic, CONSUMER_OFFSETS_TOPIC};
+use chronik_group::records::partition_for;
 use chronik_group::{
     error, CoordinatorConfig, GroupCoordinator, GroupRecord, Output, Reply, ReplyTo,
 };
@@ -18,6 +19,11 @@ use tokio::sync::{oneshot, Mutex, MutexGuard, Notify};
 /// Shortest wait between two timer rounds (bounds the cost of a deadline that cannot be cleared,
 /// e.g. while the offsets topic is offline).
 const TIMER_RESOLUTION_MS: u64 = 10;
+/// Records beyond twice the live state that a `__consumer_offsets` partition may hold before
+/// it is compacted.
+const OFFSETS_SNAPSHOT_MIN_RECORDS: i64 = 10_000;
+/// Records per batch when writing a snapshot.
+const OFFSETS_SNAPSHOT_BATCH_RECORDS: usize = 1_000;
 
 pub struct GroupService {
     state: Mutex<GroupCoordinator>,
@@ -109,6 +115,7 @@ impl GroupService {
         let stored = match self.append(broker, &out.records, now).await {
             Ok(()) => {
                 st.apply_written(&out.records, now);
+                self.compact(broker, st, &out.records, now).await;
                 true
             }
             Err(e) => {
@@ -147,6 +154,54 @@ impl GroupService {
             w.wait().await.map_err(BrokerError::InvalidRequest)?;
         }
         Ok(())
+    }
+
+    /// Keeps `__consumer_offsets` bounded: when a partition holds far more records than its
+    /// groups' live state, that state is written again as a snapshot and the log start moves
+    /// to it, so old segments can be deleted (a stand-in for log compaction).
+    async fn compact(
+        &self,
+        broker: &Broker,
+        st: &GroupCoordinator,
+        written: &[GroupRecord],
+        now: i64,
+    ) {
+        for partition in by_partition(written).into_keys() {
+            let Ok(p) = broker.partition(CONSUMER_OFFSETS_TOPIC, partition) else {
+                continue;
+            };
+            let (log_start, _, log_end) = Broker::offsets(&p);
+            let snapshot = st.snapshot(|g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == partition);
+            let live = i64::try_from(snapshot.len()).unwrap_or(i64::MAX);
+            if log_end - log_start <= 2 * live + OFFSETS_SNAPSHOT_MIN_RECORDS {
+                continue;
+            }
+            let result = async {
+                let snapshot_start = p.with_log(|l| l.log_end_offset());
+                for chunk in snapshot.chunks(OFFSETS_SNAPSHOT_BATCH_RECORDS) {
+                    let refs: Vec<&GroupRecord> = chunk.iter().collect();
+                    let mut batch = encode_batch(&refs, now)?;
+                    p.with_log(|l| l.append(&mut batch, now))?;
+                }
+                broker
+                    .group_commit
+                    .request(Arc::clone(&p))
+                    .wait()
+                    .await
+                    .map_err(BrokerError::InvalidRequest)?;
+                p.with_log(|l| l.delete_records_before(snapshot_start))?;
+                broker.write_checkpoints()?;
+                Ok::<_, BrokerError>(snapshot_start)
+            };
+            match result.await {
+                Ok(start) => {
+                    tracing::info!(partition = %p.tp, log_start_offset = start, live, "compacted group records")
+                }
+                Err(e) => {
+                    tracing::warn!(partition = %p.tp, error = %e, "could not compact group records")
+                }
+            }
+        }
     }
 
     /// Fires the coordinator's deadlines until `stop` says so.
