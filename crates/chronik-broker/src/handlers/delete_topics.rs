@@ -39,6 +39,13 @@ pub fn handle(
                 return r.with_error_code(code(ResponseError::UnknownTopicId));
             };
             r.name = Some(topic_name(&name));
+            if name == crate::topics::CONSUMER_OFFSETS_TOPIC {
+                return r
+                    .with_error_code(code(ResponseError::InvalidTopicException))
+                    .with_error_message(Some(str_bytes(format!(
+                        "Cannot delete internal topic {name}"
+                    ))));
+            }
             if !broker.config.delete_topic_enable {
                 return r.with_error_code(code(ResponseError::TopicDeletionDisabled));
             }

@@ -28,6 +28,12 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
         for pd in td.partition_data {
             let outcome = if !matches!(acks, -1..=1) {
                 Outcome::Failed(BrokerError::InvalidRequiredAcks(acks).code(), None)
+            } else if topic.as_ref().is_some_and(|t| t.is_internal()) {
+                // Only the broker writes internal topics (Kafka: "Cannot append to internal topic").
+                Outcome::Failed(
+                    code(ResponseError::InvalidTopicException),
+                    Some(format!("Cannot append to internal topic {name}")),
+                )
             } else {
                 match topic.as_ref().and_then(|t| t.partition(pd.index)) {
                     None => Outcome::Failed(code(ResponseError::UnknownTopicOrPartition), None),
