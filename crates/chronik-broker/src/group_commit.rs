@@ -78,9 +78,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<FlushRequest>, flushed: Arc<Notify>
                 partitions.push(Arc::clone(&r.partition));
             }
         }
-        let results = tokio::task::spawn_blocking(move || flush_round(&partitions))
-            .await
-            .unwrap_or_default();
+        let results = flush_round(partitions).await;
         flushed.notify_waiters();
         for r in round {
             let result = results
@@ -95,27 +93,46 @@ async fn run(mut rx: mpsc::UnboundedReceiver<FlushRequest>, flushed: Arc<Notify>
     }
 }
 
-/// fdatasyncs each partition's active segment once and advances its high watermark.
-fn flush_round(partitions: &[Arc<Partition>]) -> Vec<(Arc<Partition>, FlushResult)> {
-    let mut out = Vec::with_capacity(partitions.len());
+/// fdatasyncs each partition's active segment once, all of them at the same time (so the
+/// device can merge them), then advances the high watermarks.
+async fn flush_round(partitions: Vec<Arc<Partition>>) -> Vec<(Arc<Partition>, FlushResult)> {
+    let mut pending = Vec::with_capacity(partitions.len());
     for p in partitions {
         let target = p.with_log(|log| log.sync_target().map(|t| (t, log.high_watermark())));
-        let result = match target {
-            Ok((None, hw)) => Ok(hw),
-            Ok((Some(t), _)) => match t.file.sync_data() {
-                Ok(()) => Ok(p.with_log(|log| {
+        let job = match target {
+            Ok((Some(t), _)) => {
+                let file = Arc::clone(&t.file);
+                Ok((t, tokio::task::spawn_blocking(move || file.sync_data())))
+            }
+            Ok((None, hw)) => Err(Ok(hw)),
+            Err(e) => Err(Err(e.to_string())),
+        };
+        pending.push((p, job));
+    }
+    let mut out = Vec::with_capacity(pending.len());
+    for (p, job) in pending {
+        let result = match job {
+            Err(done) => done,
+            Ok((t, sync)) => match sync.await {
+                Ok(Ok(())) => Ok(p.with_log(|log| {
                     log.mark_flushed(t.upto);
                     log.high_watermark()
                 })),
-                Err(e) => {
+                Ok(Err(e)) => {
                     p.with_log(|log| log.mark_offline());
                     tracing::error!(path = %t.path.display(), error = %e, "fsync failed; log is offline");
                     Err(format!("fsync of {} failed: {e}", t.path.display()))
                 }
+                Err(e) => {
+                    p.with_log(|log| log.mark_offline());
+                    Err(format!(
+                        "fsync of {} did not complete: {e}",
+                        t.path.display()
+                    ))
+                }
             },
-            Err(e) => Err(e.to_string()),
         };
-        out.push((Arc::clone(p), result));
+        out.push((p, result));
     }
     out
 }

@@ -203,11 +203,22 @@ impl PartitionLog {
     /// Appends producer batches that passed `batch::validate`: assigns offsets from the log end
     /// (rewriting each `base_offset`) and applies LogAppendTime if the topic uses it.
     pub fn append(&mut self, bytes: &mut [u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
+        let batches = batch::split_and_validate(bytes)?;
+        self.append_validated(bytes, &batches, now_ms)
+    }
+
+    /// `append` for bytes already checked by `batch::split_and_validate`, whose result is
+    /// `batches` (so the CRC of a produce request is computed once).
+    pub fn append_validated(
+        &mut self,
+        bytes: &mut [u8],
+        batches: &[(usize, BatchHeader)],
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
         if self.offline {
             return Err(StorageError::LogOffline(self.dir.clone()));
         }
-        let batches = batch::split_and_validate(bytes)?;
-        if let Some(dup) = self.check_sequences(&batches)? {
+        if let Some(dup) = self.check_sequences(batches)? {
             return Ok(AppendInfo {
                 base_offset: dup.base_offset,
                 last_offset: dup.last_offset,
@@ -220,7 +231,7 @@ impl PartitionLog {
         let mut next = base_offset;
         let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
         let mut headers: Vec<(usize, BatchHeader)> = Vec::with_capacity(batches.len());
-        for (pos, h) in &batches {
+        for (pos, h) in batches {
             let one = bytes
                 .get_mut(*pos..*pos + h.size_bytes())
                 .ok_or(crate::error::BatchError::Truncated)?;

@@ -5,7 +5,7 @@ use super::{topic_name, ResponseFuture};
 use crate::broker::{now_ms, Broker};
 use crate::error::{code, BrokerError, NONE};
 use crate::group_commit::FlushWait;
-use chronik_storage::batch;
+use chronik_storage::batch::{self, BatchHeader};
 use chronik_storage::{AppendInfo, BatchError, StorageError};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -80,22 +80,28 @@ fn append(
     };
     let mut data = records.to_vec();
     let max = p.with_log(|l| l.config().max_message_bytes);
-    if let Err(e) = validate_producer_batches(&data, max) {
-        metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
-        return Outcome::Failed(
-            BrokerError::Storage(StorageError::Batch(e.clone())).code(),
-            Some(e.to_string()),
-        );
-    }
-    let appended = p.with_log(|l| l.append(&mut data, now_ms()));
+    let batches = match validate_producer_batches(&data, max) {
+        Ok(b) => b,
+        Err(e) => {
+            metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
+            return Outcome::Failed(
+                BrokerError::Storage(StorageError::Batch(e.clone())).code(),
+                Some(e.to_string()),
+            );
+        }
+    };
+    // One lock for the append and the log start offset the response reports.
+    let appended = p.with_log(|l| {
+        l.append_validated(&mut data, &batches, now_ms())
+            .map(|info| (info, l.log_start_offset()))
+    });
     match appended {
-        Ok(info) => {
+        Ok((info, log_start)) => {
             metrics::counter!("chronik_produce_bytes_total").increment(data.len() as u64);
             if acks == 0 {
                 broker.group_commit.flush_later(Arc::clone(p));
                 Outcome::Failed(NONE, None)
             } else {
-                let log_start = p.with_log(|l| l.log_start_offset());
                 Outcome::Appended(info, log_start, broker.group_commit.request(Arc::clone(p)))
             }
         }
@@ -108,9 +114,13 @@ fn append(
 }
 
 /// Checks what a producer sent: whole valid batches, base offset 0, within `max.message.bytes`.
-fn validate_producer_batches(data: &[u8], max_message_bytes: i32) -> Result<(), BatchError> {
+fn validate_producer_batches(
+    data: &[u8],
+    max_message_bytes: i32,
+) -> Result<Vec<(usize, BatchHeader)>, BatchError> {
     let max = usize::try_from(max_message_bytes).unwrap_or(0);
-    for (_, h) in batch::split_and_validate(data)? {
+    let batches = batch::split_and_validate(data)?;
+    for (_, h) in &batches {
         if h.base_offset != 0 {
             return Err(BatchError::NonZeroBaseOffset(h.base_offset));
         }
@@ -124,7 +134,7 @@ fn validate_producer_batches(data: &[u8], max_message_bytes: i32) -> Result<(), 
             return Err(BatchError::InvalidRecordCount);
         }
     }
-    Ok(())
+    Ok(batches)
 }
 
 async fn finish(index: i32, outcome: Outcome) -> PartitionProduceResponse {
