@@ -13,51 +13,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-step() { printf '\n==> %s\n' "$*"; }
+# step, kcat and .venv setup are shared with scripts/bench.sh.
+# shellcheck source=scripts/lib/setup.sh
+. "$ROOT/scripts/lib/setup.sh"
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-
-# --- system packages ----------------------------------------------------------
-if ! command -v kcat >/dev/null 2>&1; then
-    step "installing kcat"
-    $SUDO apt-get update
-    $SUDO apt-get install -y --no-install-recommends kcat
-fi
-
-# --- python virtualenv ----------------------------------------------------------
-VENV="$ROOT/.venv"
-REQS="$ROOT/tests/requirements.txt"
-STAMP="$VENV/.requirements.sha256"
-PYTHON_BIN="${PYTHON:-}"
-if [ -z "$PYTHON_BIN" ]; then
-    if command -v python3.11 >/dev/null 2>&1; then PYTHON_BIN=python3.11; else PYTHON_BIN=python3; fi
-fi
-
-# A venv whose interpreter no longer runs (e.g. copied between machines) is rebuilt.
-if [ -d "$VENV" ] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-    step "removing broken virtualenv $VENV"
-    rm -rf "$VENV"
-fi
-if [ ! -x "$VENV/bin/python" ]; then
-    step "creating virtualenv $VENV"
-    if ! "$PYTHON_BIN" -m venv "$VENV"; then
-        # Debian's system python ships venv/ensurepip separately.
-        rm -rf "$VENV"
-        $SUDO apt-get update
-        $SUDO apt-get install -y --no-install-recommends python3-venv \
-            || $SUDO apt-get install -y --no-install-recommends "$(basename "$PYTHON_BIN")-venv"
-        "$PYTHON_BIN" -m venv "$VENV"
-    fi
-fi
-want="$( { sha256sum "$REQS"; "$VENV/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)"
-if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
-    step "installing python test dependencies"
-    rm -f "$STAMP"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$REQS"
-    echo "$want" > "$STAMP"
-fi
+setup_kcat
+setup_venv
 
 # --- rust checks -----------------------------------------------------------------
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
