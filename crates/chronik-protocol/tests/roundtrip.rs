@@ -418,7 +418,6 @@ proptest! {
     /// A valid header of a supported API and version, then arbitrary bytes: reaches the body
     /// decoders, where pure random bytes rarely get.
     #[test]
-    #[ignore = "aborts: a huge array count makes kafka-protocol's decoder allocate before reading (see huge_array_count_is_an_error_not_an_abort)"]
     fn supported_header_then_arbitrary_body_never_panics(
         which in any::<prop::sample::Index>(),
         version in any::<prop::sample::Index>(),
@@ -438,7 +437,6 @@ proptest! {
 
     /// Valid requests with a few bytes overwritten, or cut short, still never panic.
     #[test]
-    #[ignore = "aborts: a huge array count makes kafka-protocol's decoder allocate before reading (see huge_array_count_is_an_error_not_an_abort)"]
     fn damaged_requests_never_panic(
         (v, h, b) in request(ApiKey::Fetch),
         edits in vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
@@ -460,7 +458,6 @@ proptest! {
 /// `Array::decode` does `Vec::with_capacity(n)` before reading an element) and the process
 /// aborts — one such frame takes chronik-server down.
 #[test]
-#[ignore = "aborts the process today: kafka-protocol 0.18 pre-allocates untrusted array counts"]
 fn huge_array_count_is_an_error_not_an_abort() {
     let frame: &[u8] = &[
         0, 0, 0, 3, // Produce v3

@@ -112,6 +112,7 @@ fn create_one(
     let mut result = CreatableTopicResult::default()
         .with_name(topic_name(&name))
         .with_error_code(NONE)
+        .with_error_message(None)
         .with_num_partitions(partitions)
         .with_replication_factor(rf);
     if version >= 7 {

@@ -61,7 +61,9 @@ pub fn handle(
                                 )
                             })
                             .collect();
-                        base.with_error_code(NONE).with_configs(configs)
+                        base.with_error_code(NONE)
+                            .with_error_message(None)
+                            .with_configs(configs)
                     }
                 },
                 RESOURCE_BROKER if name.is_empty() || name == broker.config.node_id.to_string() => {
@@ -82,7 +84,9 @@ pub fn handle(
                             )
                         })
                         .collect();
-                    base.with_error_code(NONE).with_configs(configs)
+                    base.with_error_code(NONE)
+                        .with_error_message(None)
+                        .with_configs(configs)
                 }
                 RESOURCE_BROKER => base
                     .with_error_code(code(ResponseError::InvalidRequest))
@@ -115,6 +119,7 @@ fn entry(
         .with_is_sensitive(false);
     if version >= 3 {
         e.config_type = config_type;
+        e.documentation = None;
     }
     if synonyms {
         e.synonyms = vec![DescribeConfigsSynonym::default()

@@ -43,7 +43,7 @@ pub fn handle(
                 ))),
             };
             match outcome {
-                Ok(()) => base.with_error_code(NONE),
+                Ok(()) => base.with_error_code(NONE).with_error_message(None),
                 Err(e) => base
                     .with_error_code(e.code())
                     .with_error_message(Some(str_bytes(e.message()))),
