@@ -543,5 +543,5 @@ pub fn read_batches(
 }
 
 #[cfg(test)]
-#[path = "log_tests.rs"]
+#[path = "tests/log.rs"]
 mod tests;
