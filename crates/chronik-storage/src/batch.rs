@@ -198,6 +198,44 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> Option<()> {
     write_bytes(batch, CRC_AT, &crc.to_be_bytes())
 }
 
+/// Reads a zig-zag varint (Kafka's record fields) at `*pos`, advancing it.
+fn read_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+/// The first record of a whole batch with a timestamp at or after `timestamp`, as
+/// `(timestamp, offset)`. Records of uncompressed CreateTime batches are read one by one; for a
+/// compressed or LogAppendTime batch the batch's max timestamp and base offset stand for it.
+pub fn first_record_at_or_after(batch: &[u8], timestamp: i64) -> Option<(i64, Offset)> {
+    let h = BatchHeader::parse(batch)?;
+    if h.compression_codec() != 0 || h.is_log_append_time() {
+        return (h.max_timestamp >= timestamp).then_some((h.max_timestamp, h.base_offset));
+    }
+    let mut pos = RECORD_BATCH_HEADER_BYTES;
+    for _ in 0..h.records_count {
+        let length = usize::try_from(read_varlong(batch, &mut pos)?).ok()?;
+        let next = pos + length;
+        pos += 1; // attributes
+        let ts_delta = read_varlong(batch, &mut pos)?;
+        let offset_delta = read_varlong(batch, &mut pos)?;
+        let ts = h.base_timestamp.checked_add(ts_delta)?;
+        if ts >= timestamp {
+            return Some((ts, h.base_offset + offset_delta));
+        }
+        pos = next;
+    }
+    None
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -283,6 +321,23 @@ pub(crate) mod tests {
         let h = validate(&b).unwrap();
         assert!(h.is_log_append_time());
         assert_eq!(h.max_timestamp, 5000);
+    }
+
+    #[test]
+    fn finds_the_first_record_at_or_after_a_timestamp() {
+        // make_batch gives every record the same timestamp; vary them by hand.
+        let b = make_batch(10, 3, 1000, b"v");
+        assert_eq!(first_record_at_or_after(&b, 999), Some((1000, 10)));
+        assert_eq!(first_record_at_or_after(&b, 1001), None);
+        let mut b = make_batch(10, 3, 1000, b"v");
+        // record i starts after: header (61) + i * record_len; record layout: len, attrs, ts_delta.
+        let record_len = (b.len() - RECORD_BATCH_HEADER_BYTES) / 3;
+        for i in 0..3 {
+            b[RECORD_BATCH_HEADER_BYTES + i * record_len + 2] = (i as u8 * 5) << 1;
+            // ts delta 0, 5, 10
+        }
+        assert_eq!(first_record_at_or_after(&b, 1003), Some((1005, 11)));
+        assert_eq!(first_record_at_or_after(&b, 1010), Some((1010, 12)));
     }
 
     #[test]

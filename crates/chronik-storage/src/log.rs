@@ -386,14 +386,14 @@ impl PartitionLog {
             if seg.max_timestamp.0 < timestamp {
                 continue;
             }
-            if let Some(h) = seg.find_by_timestamp(timestamp)? {
+            if let Some((pos, h)) = seg.find_by_timestamp(timestamp)? {
                 if h.base_offset >= self.high_watermark {
                     return Ok(None);
                 }
-                return Ok(Some((
-                    h.max_timestamp,
-                    h.base_offset.max(self.log_start_offset),
-                )));
+                let whole = segment::read_slice(&seg.slice(pos), h.size_bytes() as u64)?;
+                let found = batch::first_record_at_or_after(&whole, timestamp)
+                    .unwrap_or((h.max_timestamp, h.base_offset));
+                return Ok(Some((found.0, found.1.max(self.log_start_offset))));
             }
         }
         Ok(None)

@@ -235,12 +235,15 @@ impl LogSegment {
     }
 
     /// First batch whose max timestamp is ≥ `timestamp`.
-    pub fn find_by_timestamp(&self, timestamp: i64) -> Result<Option<BatchHeader>, StorageError> {
+    pub fn find_by_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<(u64, BatchHeader)>, StorageError> {
         let mut pos = self.time_scan_start(timestamp);
         while pos < self.size_bytes {
             let h = self.header_at(pos)?;
             if h.max_timestamp >= timestamp {
-                return Ok(Some(h));
+                return Ok(Some((pos, h)));
             }
             pos += h.size_bytes() as u64;
         }
