@@ -78,6 +78,8 @@ async fn run(mut rx: mpsc::UnboundedReceiver<FlushRequest>, flushed: Arc<Notify>
                 partitions.push(Arc::clone(&r.partition));
             }
         }
+        metrics::histogram!("chronik_group_commit_round_partitions")
+            .record(partitions.len() as f64);
         let results = flush_round(partitions).await;
         flushed.notify_waiters();
         for r in round {
@@ -102,7 +104,16 @@ async fn flush_round(partitions: Vec<Arc<Partition>>) -> Vec<(Arc<Partition>, Fl
         let job = match target {
             Ok((Some(t), _)) => {
                 let file = Arc::clone(&t.file);
-                Ok((t, tokio::task::spawn_blocking(move || file.sync_data())))
+                Ok((
+                    t,
+                    tokio::task::spawn_blocking(move || {
+                        let started = std::time::Instant::now();
+                        let result = file.sync_data();
+                        metrics::histogram!("chronik_fsync_duration_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                        result
+                    }),
+                ))
             }
             Ok((None, hw)) => Err(Ok(hw)),
             Err(e) => Err(Err(e.to_string())),

@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 use chronik_broker::handlers::{unsupported_version_response, ResponseFuture};
 use chronik_broker::Broker;
 use chronik_protocol::kafka_protocol::messages::ResponseKind;
+use chronik_protocol::versions::api_name;
 use chronik_protocol::{decode_request, encode_response, split_frame, DecodeError};
 use chronik_types::limits::{FRAME_BYTES_MAX, IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX};
 use std::net::SocketAddr;
@@ -76,11 +77,24 @@ pub async fn serve(
                 }
             };
             let pending = match decode_request(frame) {
-                Ok(req) => Pending::Future {
-                    correlation_id: req.header.correlation_id,
-                    version: req.header.request_api_version,
-                    response: chronik_broker::dispatch(&broker, req, &client_host),
-                },
+                Ok(req) => {
+                    let correlation_id = req.header.correlation_id;
+                    let version = req.header.request_api_version;
+                    let api = api_name(req.api_key);
+                    let started = std::time::Instant::now();
+                    let inner = chronik_broker::dispatch(&broker, req, &client_host);
+                    let response: ResponseFuture = Box::pin(async move {
+                        let r = inner.await;
+                        metrics::histogram!("chronik_request_duration_seconds", "api" => api)
+                            .record(started.elapsed().as_secs_f64());
+                        r
+                    });
+                    Pending::Future {
+                        correlation_id,
+                        version,
+                        response,
+                    }
+                }
                 Err(DecodeError::UnsupportedApiVersions {
                     correlation_id,
                     version,

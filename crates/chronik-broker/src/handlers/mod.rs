@@ -60,7 +60,8 @@ pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest, client_host: &str) ->
         .as_ref()
         .map(|c| c.to_string())
         .unwrap_or_default();
-    metrics::counter!("chronik_requests_total", "api" => format!("{:?}", req.api_key)).increment(1);
+    metrics::counter!("chronik_requests_total", "api" => chronik_protocol::versions::api_name(req.api_key))
+        .increment(1);
     match req.body {
         RequestKind::ApiVersions(_) => ready(ResponseKind::ApiVersions(api_versions_response())),
         RequestKind::Metadata(r) => ready(ResponseKind::Metadata(metadata::handle(broker, v, r))),
