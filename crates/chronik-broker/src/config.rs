@@ -58,6 +58,7 @@ impl BrokerConfig {
             initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
             offsets_retention_ms: self.offsets_retention_minutes.saturating_mul(60_000),
             offset_metadata_max_bytes: 4096,
+            offsets_retention_check_interval_ms: 600_000,
             member_id_seed: format!("{:x}", crate::broker::now_ms()),
         }
     }

@@ -19,6 +19,9 @@ pub struct CoordinatorConfig {
     pub offsets_retention_ms: i64,
     /// `offset.metadata.max.bytes`
     pub offset_metadata_max_bytes: usize,
+    /// `offsets.retention.check.interval.ms`: how long an Empty group without offsets is kept
+    /// before it is removed.
+    pub offsets_retention_check_interval_ms: i64,
     /// Distinguishes member ids made by this coordinator instance from earlier ones.
     pub member_id_seed: String,
 }
@@ -31,6 +34,7 @@ impl Default for CoordinatorConfig {
             initial_rebalance_delay_ms: 3_000,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             offset_metadata_max_bytes: 4096,
+            offsets_retention_check_interval_ms: 600_000,
             member_id_seed: "0".into(),
         }
     }
@@ -40,6 +44,14 @@ impl Default for CoordinatorConfig {
 pub struct GroupCoordinator {
     pub config: CoordinatorConfig,
     pub groups: BTreeMap<String, Group>,
+}
+
+/// An Empty group with no members, no member ids pending and no committed offsets.
+fn is_abandoned(g: &Group) -> bool {
+    g.is(GroupState::Empty)
+        && g.members.is_empty()
+        && g.pending_members.is_empty()
+        && g.offsets.is_empty()
 }
 
 impl GroupCoordinator {
@@ -199,6 +211,9 @@ impl GroupCoordinator {
             if g.is(GroupState::Empty) && !g.offsets.is_empty() {
                 consider(self.offsets_expiry_ms(g));
             }
+            if is_abandoned(g) {
+                consider(g.state_timestamp_ms + self.config.offsets_retention_check_interval_ms);
+            }
         }
         next
     }
@@ -225,6 +240,7 @@ impl GroupCoordinator {
         let ids: Vec<String> = self.groups.keys().cloned().collect();
         for id in ids {
             let retention = self.config.offsets_retention_ms;
+            let cleanup_ms = self.config.offsets_retention_check_interval_ms;
             let expiry = self.groups.get(&id).map(|g| self.offsets_expiry_ms(g));
             let Some(g) = self.groups.get_mut(&id) else {
                 continue;
@@ -284,6 +300,17 @@ impl GroupCoordinator {
                         value: None,
                     });
                 }
+            } else if is_abandoned(g) && g.state_timestamp_ms + cleanup_ms <= now_ms {
+                // Kafka's cleanupGroupMetadata: an Empty group with no offsets is removed (with a
+                // tombstone if it ever stored metadata, so a replay does not bring it back).
+                if g.stored_metadata.is_some() {
+                    out.records.push(GroupRecord::Metadata {
+                        group_id: id.clone(),
+                        value: None,
+                    });
+                } else {
+                    self.groups.remove(&id);
+                }
             }
         }
         out
@@ -303,12 +330,12 @@ impl GroupCoordinator {
     }
 
     /// Creates a new member id (deterministic: seed and counter, no randomness).
-    pub(crate) fn new_member_id(&mut self, group_id: &str, client_id: &str) -> String {
+    pub(crate) fn new_member_id(&mut self, group_id: &str, client_id: &str, now_ms: i64) -> String {
         let seed = self.config.member_id_seed.clone();
         let g = self
             .groups
             .entry(group_id.to_string())
-            .or_insert_with(|| Group::new(group_id, 0));
+            .or_insert_with(|| Group::new(group_id, now_ms));
         g.next_member_number += 1;
         format!("{client_id}-{seed}-{}", g.next_member_number)
     }

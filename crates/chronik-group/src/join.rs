@@ -115,7 +115,7 @@ impl GroupCoordinator {
         let new_id = req
             .member_id
             .is_empty()
-            .then(|| self.new_member_id(&req.group_id, &req.client_id));
+            .then(|| self.new_member_id(&req.group_id, &req.client_id, now_ms));
         let cfg = self.config.clone();
         let g = self
             .groups

@@ -81,11 +81,14 @@ fn the_last_member_expiring_empties_the_group() {
     let stored = metadata_records(&out.records);
     assert_eq!(stored.len(), 1);
     assert!(stored[0].members.is_empty());
-    assert_eq!(
-        c.next_deadline(),
-        None,
-        "an empty group without offsets has no timers"
-    );
+    // Kafka's cleanupGroupMetadata removes an Empty group without offsets on its next run
+    // (offsets.retention.check.interval.ms); that is the only timer left.
+    let cleanup = round.now + SESSION + 600_000;
+    assert_eq!(c.next_deadline(), Some(cleanup));
+    c.tick(cleanup - 1);
+    assert_eq!(state(&c), GroupState::Empty);
+    c.tick(cleanup);
+    assert!(c.group(GROUP).is_none(), "the abandoned group is removed");
 }
 
 #[test]
