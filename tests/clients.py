@@ -126,9 +126,10 @@ def ck_wait_topic(admin: AdminClient, name: str, partitions: int, timeout: float
 
 
 def ck_producer(bootstrap: str, **conf) -> ck.Producer:
+    """A librdkafka producer on its defaults (enable.idempotence is librdkafka's default, off)
+    unless conf says otherwise."""
     base = {
         "bootstrap.servers": bootstrap,
-        "enable.idempotence": False,
         "linger.ms": 5,
         "message.timeout.ms": 60000,
     }
@@ -243,11 +244,12 @@ def ck_read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 90
 
 
 def kp_producer(bootstrap: str, **conf):
+    """A kafka-python producer on its defaults (idempotent, unless conf conflicts with that,
+    e.g. acks=0/1, or disables it)."""
     from kafka import KafkaProducer
 
     base = dict(
         bootstrap_servers=bootstrap,
-        enable_idempotence=False,
         linger_ms=5,
         batch_size=64 * 1024,
         request_timeout_ms=30000,

@@ -49,6 +49,28 @@ def server_factory(request, tmp_path, server_bin):
 
 
 @pytest.fixture
+def member_factory(request, tmp_path):
+    """Start consumer-group member processes (groups.MemberProc); all are killed at teardown.
+
+    Usage: m = member_factory("ck", bootstrap, topic, group, "name", {conf})
+    """
+    from groups import MemberProc
+
+    members: list = []
+    request.node._chronik_members = members
+
+    def make(client: str, bootstrap: str, topic: str, group: str, name: str,
+             conf: dict | None = None):
+        m = MemberProc(client, bootstrap, topic, group, tmp_path / "members", name, conf)
+        members.append(m)
+        return m
+
+    yield make
+    for m in members:
+        m.close()
+
+
+@pytest.fixture
 def server(server_factory) -> Server:
     """A started, ready chronik-server with default broker settings."""
     return server_factory().start()
@@ -68,5 +90,10 @@ def pytest_runtest_makereport(item, call):
         for srv in getattr(item, "_chronik_servers", []):
             report.sections.append(
                 (f"{srv.name} log tail ({srv.log_path})", srv.log_tail(120) or "<empty log>")
+            )
+        for m in getattr(item, "_chronik_members", []):
+            report.sections.append(
+                (f"group member {m.name} ({m.events_path})",
+                 m.summary() + "\n--- stderr ---\n" + (m.stderr_tail() or "<empty>"))
             )
     return report

@@ -31,13 +31,19 @@ def kafka_error_code(excinfo) -> int:
     return err.code()
 
 
+# "default": librdkafka's default producer config (enable.idempotence=false); "idempotent":
+# enable.idempotence=true (InitProducerId, producer id/epoch/sequence in every batch).
+IDEMPOTENCE = {"default": {}, "idempotent": {"enable.idempotence": True}}
+
+
+@pytest.mark.parametrize("idempotence", list(IDEMPOTENCE))
 @pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
-def test_produce_10k_over_4_partitions_read_back_exact(server, topic_name, compression):
+def test_produce_10k_over_4_partitions_read_back_exact(server, topic_name, compression, idempotence):
     ck_create_topic(server.bootstrap, topic_name, PARTITIONS)
-    msgs = make_messages(10_000, PARTITIONS, f"ck-{compression}")
+    msgs = make_messages(10_000, PARTITIONS, f"ck-{compression}-{idempotence}")
 
     acked = ck_produce(server.bootstrap, topic_name, msgs, acks="all",
-                       **{"compression.type": compression})
+                       **{"compression.type": compression}, **IDEMPOTENCE[idempotence])
     read = ck_read_all(server.bootstrap, topic_name, PARTITIONS)
 
     assert_read_matches(msgs, read, acked)
@@ -45,6 +51,7 @@ def test_produce_10k_over_4_partitions_read_back_exact(server, topic_name, compr
 
 @pytest.mark.parametrize("acks", ["0", "1", "all"])
 def test_acks_modes_all_messages_readable(server, topic_name, acks):
+    """Each acks mode on librdkafka's otherwise default producer config."""
     ck_create_topic(server.bootstrap, topic_name, PARTITIONS)
     msgs = make_messages(3_000, PARTITIONS, f"ck-acks{acks}")
 

@@ -41,12 +41,19 @@ def partition_count(admin, name: str) -> int:
     return len(t["partitions"])
 
 
-@pytest.mark.parametrize("compression", [None, "gzip", "snappy", "lz4", "zstd"])
-def test_produce_10k_over_4_partitions_read_back_exact(server, topic_name, compression):
-    kp_create_topic(server.bootstrap, topic_name, PARTITIONS)
-    msgs = make_messages(10_000, PARTITIONS, f"kp-{compression or 'none'}")
+# "default": kafka-python's default producer config, which is idempotent (KIP-679);
+# "non-idempotent": enable_idempotence=False, the plain at-least-once producer.
+IDEMPOTENCE = {"default": {}, "non-idempotent": {"enable_idempotence": False}}
 
-    acked = kp_produce(server.bootstrap, topic_name, msgs, acks="all", compression_type=compression)
+
+@pytest.mark.parametrize("idempotence", list(IDEMPOTENCE))
+@pytest.mark.parametrize("compression", [None, "gzip", "snappy", "lz4", "zstd"])
+def test_produce_10k_over_4_partitions_read_back_exact(server, topic_name, compression, idempotence):
+    kp_create_topic(server.bootstrap, topic_name, PARTITIONS)
+    msgs = make_messages(10_000, PARTITIONS, f"kp-{compression or 'none'}-{idempotence}")
+
+    acked = kp_produce(server.bootstrap, topic_name, msgs, acks="all", compression_type=compression,
+                       **IDEMPOTENCE[idempotence])
     read = kp_read_all(server.bootstrap, topic_name, PARTITIONS)
 
     assert_read_matches(msgs, read, acked)
@@ -54,6 +61,8 @@ def test_produce_10k_over_4_partitions_read_back_exact(server, topic_name, compr
 
 @pytest.mark.parametrize("acks", [0, 1, "all"])
 def test_acks_modes_all_messages_readable(server, topic_name, acks):
+    """Each acks mode on kafka-python's otherwise default producer config (an explicit acks=0/1
+    turns its default idempotence off; acks="all" keeps it on)."""
     kp_create_topic(server.bootstrap, topic_name, PARTITIONS)
     msgs = make_messages(2_000, PARTITIONS, f"kp-acks{acks}")
 

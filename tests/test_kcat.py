@@ -40,8 +40,7 @@ def kcat(*args: str, stdin: bytes | None = None, timeout: float = 90.0) -> subpr
 
 def kcat_produce(bootstrap: str, topic: str, lines: list[str], *extra: str) -> None:
     data = "".join(line + "\n" for line in lines).encode()
-    kcat("-b", bootstrap, "-t", topic, "-P", "-K", ":", "-X", "enable.idempotence=false", *extra,
-         stdin=data)
+    kcat("-b", bootstrap, "-t", topic, "-P", "-K", ":", *extra, stdin=data)
 
 
 def kcat_consume_all(bootstrap: str, topic: str) -> list[tuple[int, int, str, str]]:
@@ -97,12 +96,18 @@ def test_kcat_metadata_lists_broker_and_topics(server, topic_name):
     assert all(p["leader"] == 1 for p in parts)
 
 
-@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
-def test_kcat_produce_10k_over_4_partitions_and_consume(server, topic_name, compression):
-    ck_create_topic(server.bootstrap, topic_name, PARTITIONS)
-    lines = make_lines(10_000, f"kcat-{compression}")
+# kcat's producer on librdkafka's defaults (enable.idempotence=false) and idempotent.
+IDEMPOTENCE = {"default": (), "idempotent": ("-X", "enable.idempotence=true")}
 
-    kcat_produce(server.bootstrap, topic_name, lines, "-z", compression, "-X", "acks=all")
+
+@pytest.mark.parametrize("idempotence", list(IDEMPOTENCE))
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_kcat_produce_10k_over_4_partitions_and_consume(server, topic_name, compression, idempotence):
+    ck_create_topic(server.bootstrap, topic_name, PARTITIONS)
+    lines = make_lines(10_000, f"kcat-{compression}-{idempotence}")
+
+    kcat_produce(server.bootstrap, topic_name, lines, "-z", compression, "-X", "acks=all",
+                 *IDEMPOTENCE[idempotence])
     consumed = kcat_consume_all(server.bootstrap, topic_name)
 
     check_roundtrip(lines, consumed, PARTITIONS)
@@ -146,3 +151,39 @@ def test_kcat_produce_auto_creates_topic_with_broker_default_partitions(server_f
     assert t["topic"] == topic_name
     assert sorted(p["partition"] for p in t["partitions"]) == [0, 1, 2]
     check_roundtrip(lines, kcat_consume_all(srv.bootstrap, topic_name), 3)
+
+
+def kcat_group_consume(bootstrap: str, group: str, topic: str) -> list[tuple[int, int, str, str]]:
+    """kcat as a balanced group consumer (-G) with librdkafka's defaults (auto commit on), until
+    the end of every assigned partition (-e).  Returns (partition, offset, key, value)."""
+    proc = kcat("-b", bootstrap, "-G", group, topic, "-X", "auto.offset.reset=earliest", "-e", "-q",
+                "-f", r"%p\t%o\t%k\t%s\n")
+    out = []
+    for line in proc.stdout.decode().splitlines():
+        p, o, k, v = line.split("\t")
+        out.append((int(p), int(o), k, v))
+    return out
+
+
+def test_kcat_group_consumer_reads_once_and_resumes_from_commits(server_factory, topic_name):
+    from groups import group_args
+
+    srv = server_factory(extra_args=group_args(0)).start()
+    ck_create_topic(srv.bootstrap, topic_name, PARTITIONS)
+    first = make_lines(1_000, "kcat-group-1")
+    kcat_produce(srv.bootstrap, topic_name, first)
+    check_roundtrip(first, kcat_group_consume(srv.bootstrap, "kcat-group", topic_name), PARTITIONS)
+
+    # The same group again: only what was produced since (its offsets were committed on close).
+    second = make_lines(40, "kcat-group-2")
+    kcat_produce(srv.bootstrap, topic_name, second)
+    again = kcat_group_consume(srv.bootstrap, "kcat-group", topic_name)
+    assert sorted(f"{k}:{v}" for _, _, k, v in again) == sorted(second)
+    # ... starting in each partition exactly at the first run's end.
+    everything = kcat_consume_all(srv.bootstrap, topic_name)
+    first_set = set(first)
+    for p in range(PARTITIONS):
+        first_count = sum(1 for pp, _, k, v in everything if pp == p and f"{k}:{v}" in first_set)
+        offsets = sorted(o for pp, o, _, _ in again if pp == p)
+        assert offsets == list(range(first_count, first_count + len(offsets))), (
+            f"partition {p}: second run read offsets {offsets[:5]}..., first run ended at {first_count}")
