@@ -58,9 +58,10 @@ impl BrokerError {
 
 fn storage_code(e: &StorageError) -> i16 {
     let e = match e {
-        StorageError::Io { .. } | StorageError::LogOffline(_) | StorageError::Corrupt { .. } => {
-            ResponseError::KafkaStorageError
-        }
+        StorageError::Io { .. }
+        | StorageError::LogOffline(_)
+        | StorageError::Corrupt { .. }
+        | StorageError::DiskFull(_) => ResponseError::KafkaStorageError,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::Producer(p) => match p {
             ProducerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,

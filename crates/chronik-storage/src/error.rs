@@ -39,6 +39,8 @@ pub enum StorageError {
         log_start_offset: Offset,
         log_end_offset: Offset,
     },
+    #[error("disk full writing {0}; nothing of the write was kept")]
+    DiskFull(PathBuf),
     #[error("log {0} is offline after an earlier I/O error")]
     LogOffline(PathBuf),
     #[error(transparent)]

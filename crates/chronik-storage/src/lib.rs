@@ -12,6 +12,8 @@
 //! - `checkpoint`: recovery-point and log-start-offset checkpoint files.
 //! - `topic_store`: durable topic metadata (`topics.json`).
 //! - `meta`: `meta.properties`, the data directory's identity.
+//! - `fs`: the `FileSystem`/`LogFile` layer under segment files (real or fault-injecting).
+//! - `faults`: `FaultyFileSystem`, injected disk faults for tests.
 //! - `fsutil`: atomic file replacement and directory fsync.
 //! - `error`: `StorageError` and `BatchError`.
 
@@ -19,6 +21,8 @@ pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod faults;
+pub mod fs;
 pub mod fsutil;
 pub mod index;
 pub mod log;

@@ -5,12 +5,12 @@
 use crate::batch::{self, BatchHeader};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{IoContext, StorageError};
+use crate::fs::{FileSystem, LogFile};
 use crate::producer_state::{ProducerBatch, ProducerError, ProducerStateManager, SequenceCheck};
 use crate::recovery::{self, ScanStop};
 use crate::segment::{self, LogSegment, SegmentSlice, LOG_SUFFIX};
 use chronik_types::Offset;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,13 +36,14 @@ pub struct RecoveryReport {
 /// A file to fdatasync and the offset that becomes durable once it is.
 #[derive(Debug, Clone)]
 pub struct SyncTarget {
-    pub file: Arc<File>,
+    pub file: Arc<dyn LogFile>,
     pub path: PathBuf,
     pub upto: Offset,
 }
 
 #[derive(Debug)]
 pub struct PartitionLog {
+    fs: Arc<dyn FileSystem>,
     dir: PathBuf,
     config: LogConfig,
     segments: BTreeMap<Offset, LogSegment>,
@@ -78,6 +79,25 @@ impl PartitionLog {
         log_start_checkpoint: Offset,
         now_ms: i64,
     ) -> Result<(Self, RecoveryReport), StorageError> {
+        Self::open_on(
+            crate::fs::real(),
+            dir,
+            config,
+            recovery_point,
+            log_start_checkpoint,
+            now_ms,
+        )
+    }
+
+    /// `open` on a given file system (the fault-injecting one in tests).
+    pub fn open_on(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        config: LogConfig,
+        recovery_point: Offset,
+        log_start_checkpoint: Offset,
+        now_ms: i64,
+    ) -> Result<(Self, RecoveryReport), StorageError> {
         std::fs::create_dir_all(dir).at(dir)?;
         let bases = list_segment_bases(dir)?;
         // Segments from the one holding the recovery point onwards get a full CRC scan.
@@ -90,6 +110,7 @@ impl PartitionLog {
         let mut opened = Vec::new();
         for base in &bases {
             opened.push(LogSegment::open(
+                fs.as_ref(),
                 dir,
                 *base,
                 *base >= first_unflushed,
@@ -136,7 +157,7 @@ impl PartitionLog {
         }
         if segments.is_empty() {
             let base = log_start_checkpoint.max(0);
-            segments.insert(base, LogSegment::create(dir, base, now_ms)?);
+            segments.insert(base, LogSegment::create(fs.as_ref(), dir, base, now_ms)?);
             crate::fsutil::sync_dir(dir)?;
         }
         let first_base = segments.keys().next().copied().unwrap_or(0);
@@ -153,6 +174,7 @@ impl PartitionLog {
         }
         report.log_end_offset = log_end_offset;
         let log = Self {
+            fs,
             dir: dir.to_path_buf(),
             config,
             segments,
@@ -255,8 +277,11 @@ impl PartitionLog {
             None => Err(StorageError::LogOffline(self.dir.clone())),
         };
         if let Err(e) = result {
-            // A failed write leaves the file in an unknown state: take the log offline.
-            self.offline = true;
+            // A failed write leaves the file in an unknown state: take the log offline. A full
+            // disk was rolled back cleanly and the log stays online.
+            if !matches!(e, StorageError::DiskFull(_)) {
+                self.offline = true;
+            }
             return Err(e);
         }
         self.log_end_offset = next;
@@ -310,7 +335,7 @@ impl PartitionLog {
     /// Closes the active segment (flushing it and its indexes) and starts a new one at the log end.
     pub fn roll(&mut self, now_ms: i64) -> Result<(), StorageError> {
         self.active()?.sync_all()?;
-        let seg = LogSegment::create(&self.dir, self.log_end_offset, now_ms)?;
+        let seg = LogSegment::create(self.fs.as_ref(), &self.dir, self.log_end_offset, now_ms)?;
         crate::fsutil::sync_dir(&self.dir)?;
         self.segments.insert(seg.base_offset, seg);
         Ok(())
@@ -505,6 +530,34 @@ pub fn whole_batches_len(
     pos
 }
 
+/// Checks the CRC of every batch about to be served. A corrupt batch is never served: the
+/// batches before it are, and a read that starts at it is an error naming file and offset.
+fn verified_prefix_len(data: &[u8], slice: &SegmentSlice) -> Result<usize, StorageError> {
+    let mut pos = 0usize;
+    while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
+        let Some((base, size)) = batch::peek_size(rest) else {
+            break;
+        };
+        let one = rest.get(..size).unwrap_or(rest);
+        if let Err(e) = batch::validate(one) {
+            tracing::error!(path = %slice.path.display(), position = slice.start + pos as u64,
+                base_offset = base, error = %e, "corrupt record batch on read; not served");
+            if pos == 0 {
+                return Err(StorageError::Corrupt {
+                    path: slice.path.clone(),
+                    reason: format!(
+                        "record batch at offset {base} (position {}): {e}",
+                        slice.start
+                    ),
+                });
+            }
+            break;
+        }
+        pos += size;
+    }
+    Ok(pos)
+}
+
 /// Reads the data of a fetch: up to `max_bytes` of whole batches below `upper_bound`, but at
 /// least the first whole batch when `min_one`.
 pub fn read_batches(
@@ -536,6 +589,8 @@ pub fn read_batches(
             _ => {
                 let len = whole_batches_len(&data, upper_bound, max_bytes, min_one);
                 data.truncate(len);
+                let valid = verified_prefix_len(&data, slice)?;
+                data.truncate(valid);
                 return Ok(data);
             }
         }
@@ -545,3 +600,7 @@ pub fn read_batches(
 #[cfg(test)]
 #[path = "tests/log.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/faults.rs"]
+mod fault_tests;

@@ -6,10 +6,9 @@
 //! and the cut is reported with its position and offsets.
 
 use crate::batch::{self, BatchHeader};
+use crate::fs::LogFile;
 use chronik_types::limits::{RECORD_BATCH_HEADER_BYTES, RECORD_BATCH_LOG_OVERHEAD_BYTES};
 use chronik_types::Offset;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 
 /// Why a scan stopped before the end of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +39,7 @@ pub struct SegmentScan {
 /// Scans a segment from its start. With `verify_crc`, every batch is read whole and validated;
 /// otherwise only headers are read (for segments below the recovery point).
 pub fn scan_segment(
-    file: &File,
+    file: &dyn LogFile,
     file_bytes: u64,
     base_offset: Offset,
     verify_crc: bool,

@@ -3,14 +3,13 @@
 
 use crate::batch::{self, BatchHeader};
 use crate::error::{IoContext, StorageError};
+use crate::fs::{FileSystem, LogFile};
 use crate::index::{
     self, parse_offset_index, parse_time_index, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex,
 };
 use crate::recovery::{scan_segment, SegmentScan};
 use chronik_types::limits::INDEX_INTERVAL_BYTES;
 use chronik_types::Offset;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,7 +25,7 @@ pub fn file_stem(base_offset: Offset) -> String {
 /// What a reader needs to read a range of one segment without holding the log lock.
 #[derive(Debug, Clone)]
 pub struct SegmentSlice {
-    pub file: Arc<File>,
+    pub file: Arc<dyn LogFile>,
     pub path: PathBuf,
     pub start: u64,
     pub end: u64,
@@ -36,7 +35,7 @@ pub struct SegmentSlice {
 pub struct LogSegment {
     pub base_offset: Offset,
     log_path: PathBuf,
-    log: Arc<File>,
+    log: Arc<dyn LogFile>,
     size_bytes: u64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
@@ -60,19 +59,18 @@ impl LogSegment {
     }
 
     /// Creates a new empty segment.
-    pub fn create(dir: &Path, base_offset: Offset, now_ms: i64) -> Result<Self, StorageError> {
+    pub fn create(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base_offset: Offset,
+        now_ms: i64,
+    ) -> Result<Self, StorageError> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
-        let log = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&log_path)
-            .at(&log_path)?;
+        let log = fs.open_log(&log_path, true).at(&log_path)?;
         Ok(Self {
             base_offset,
             log_path,
-            log: Arc::new(log),
+            log,
             size_bytes: 0,
             offset_index: OffsetIndex::create(&index_path, Vec::new(), |e| e.to_bytes().to_vec())?,
             time_index: TimeIndex::create(&time_path, Vec::new(), |e| e.to_bytes().to_vec())?,
@@ -87,19 +85,16 @@ impl LogSegment {
     /// prefix is returned for the recovery planner; otherwise only the index is sanity-checked
     /// (and rebuilt from batch headers if it looks wrong).
     pub fn open(
+        fs: &dyn FileSystem,
         dir: &Path,
         base_offset: Offset,
         full_scan: bool,
         now_ms: i64,
     ) -> Result<(Self, SegmentScan), StorageError> {
         let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
-        let log = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&log_path)
-            .at(&log_path)?;
-        let file_bytes = log.metadata().at(&log_path)?.len();
-        let scan = scan_segment(&log, file_bytes, base_offset, full_scan).at(&log_path)?;
+        let log = fs.open_log(&log_path, false).at(&log_path)?;
+        let file_bytes = log.size_bytes().at(&log_path)?;
+        let scan = scan_segment(log.as_ref(), file_bytes, base_offset, full_scan).at(&log_path)?;
         // Keep the stored indexes when they are well-formed and match the valid prefix; else rebuild.
         let stored_index =
             OffsetIndex::open(&index_path, |b| parse_offset_index(b, scan.valid_bytes))?;
@@ -115,7 +110,7 @@ impl LogSegment {
         let segment = Self {
             base_offset,
             log_path,
-            log: Arc::new(log),
+            log,
             size_bytes: scan.valid_bytes,
             offset_index,
             time_index,
@@ -133,7 +128,7 @@ impl LogSegment {
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
-    pub fn log_file(&self) -> &Arc<File> {
+    pub fn log_file(&self) -> &Arc<dyn LogFile> {
         &self.log
     }
     pub fn is_empty(&self) -> bool {
@@ -146,9 +141,16 @@ impl LogSegment {
         bytes: &[u8],
         headers: &[(usize, BatchHeader)],
     ) -> Result<(), StorageError> {
-        self.log
-            .write_all_at(bytes, self.size_bytes)
-            .at(&self.log_path)?;
+        if let Err(e) = self.log.write_all_at(bytes, self.size_bytes) {
+            // A full disk: cut off whatever part of the write landed, so nothing partial is
+            // ever read; the segment stays usable once space returns.
+            if e.kind() == std::io::ErrorKind::StorageFull
+                && self.log.set_len(self.size_bytes).is_ok()
+            {
+                return Err(StorageError::DiskFull(self.log_path.clone()));
+            }
+            return Err(StorageError::io(&self.log_path, e));
+        }
         for (pos, h) in headers {
             let rel = relative(h.base_offset, self.base_offset);
             let position = self.size_bytes + *pos as u64;

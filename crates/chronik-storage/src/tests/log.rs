@@ -293,3 +293,29 @@ fn offsets_by_timestamp() {
     assert_eq!(log.offset_for_timestamp(NOW + 50).unwrap(), None);
     assert_eq!(log.max_timestamp(), Some((NOW + 4, 9)));
 }
+
+#[test]
+fn a_corrupt_batch_is_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), LogConfig::default());
+    let written = fill(&mut log, 4);
+    // Flip a byte inside the third batch (offsets 4-5) while the log is open (no recovery).
+    let path = segment_path(dir.path(), 0, ".log");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let third = written[0].len() + written[1].len();
+    bytes[third + 70] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    // A read from the start serves the two good batches only.
+    let slice = log.read_slice(0).unwrap().unwrap();
+    let data = read_batches(&slice, log.high_watermark(), 1 << 20, true).unwrap();
+    assert_eq!(data, written[..2].concat());
+    // A read at the corrupt batch is an error naming it.
+    let slice = log.read_slice(4).unwrap().unwrap();
+    let err = read_batches(&slice, log.high_watermark(), 1 << 20, true).unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("offset 4"), "{err}");
+    // The batch after it is still readable.
+    let slice = log.read_slice(6).unwrap().unwrap();
+    let data = read_batches(&slice, log.high_watermark(), 1 << 20, true).unwrap();
+    assert_eq!(data, written[3]);
+}
