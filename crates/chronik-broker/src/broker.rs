@@ -62,7 +62,14 @@ impl Broker {
                 let rp = recovery_points.get(&tp).copied().unwrap_or(0);
                 let ls = log_starts.get(&tp).copied().unwrap_or(0);
                 let pdir = dir.join(partition_dir_name(&record.name, p));
-                let (log, report) = PartitionLog::open(&pdir, log_config.clone(), rp, ls, now)?;
+                let (log, report) = PartitionLog::open_on(
+                    Arc::clone(&config.fs),
+                    &pdir,
+                    log_config.clone(),
+                    rp,
+                    ls,
+                    now,
+                )?;
                 if let Some((path, valid, why)) = &report.truncated {
                     tracing::warn!(partition = %tp, path = %path.display(), valid_bytes = valid, reason = ?why,
                         log_end_offset = report.log_end_offset, "recovery truncated the log");
@@ -220,7 +227,14 @@ impl Broker {
             if dir.exists() {
                 std::fs::remove_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
             }
-            let (log, _) = PartitionLog::open(&dir, cfg.clone(), 0, 0, now_ms())?;
+            let (log, _) = PartitionLog::open_on(
+                Arc::clone(&self.config.fs),
+                &dir,
+                cfg.clone(),
+                0,
+                0,
+                now_ms(),
+            )?;
             parts.push(Arc::new(Partition::new(
                 TopicPartition::new(record.name.clone(), p),
                 log,

@@ -1,6 +1,8 @@
 //! Broker-level configuration (what the server's command line feeds in).
 
+use chronik_storage::fs::FileSystem;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -25,6 +27,8 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     /// `offsets.retention.minutes`.
     pub offsets_retention_minutes: i64,
+    /// The file layer under partition logs (the fault-injecting one in tests).
+    pub fs: Arc<dyn FileSystem>,
 }
 
 impl BrokerConfig {
@@ -47,6 +51,7 @@ impl BrokerConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 7 * 24 * 60,
+            fs: chronik_storage::fs::real(),
         }
     }
 

@@ -42,9 +42,28 @@ pub struct Cli {
     /// group.initial.rebalance.delay.ms). [default: 3000]
     #[arg(long, env = "CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     pub group_initial_rebalance_delay_ms: Option<i32>,
+    /// TEST ONLY: put partition logs on a fault-injecting file layer controlled by
+    /// `PUT /test/faults?fail_syncs=..&disk_full=..&torn_write_bytes=..&sync_delay_ms=..` on the
+    /// HTTP address. Never enable in production. [default: false]
+    #[arg(long, env = "CHRONIK_TEST_FAULT_INJECTION")]
+    pub test_fault_injection: Option<bool>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "CHRONIK_CONFIG")]
     pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands other than serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Verify every segment, index, checkpoint and metadata file of a (stopped) server's data
+    /// directory; print each problem with its file and offset; exit 1 if there is any.
+    Check {
+        /// The data directory to check.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 /// The same settings as read from the TOML file.
@@ -61,6 +80,7 @@ pub struct FileConfig {
     pub num_partitions: Option<i32>,
     pub auto_create_topics_enable: Option<bool>,
     pub group_initial_rebalance_delay_ms: Option<i32>,
+    pub test_fault_injection: Option<bool>,
 }
 
 /// Validated settings.
@@ -77,6 +97,7 @@ pub struct Config {
     pub num_partitions: i32,
     pub auto_create_topics_enable: bool,
     pub group_initial_rebalance_delay_ms: i32,
+    pub test_fault_injection: bool,
 }
 
 fn resolve(what: &str, addr: &str) -> Result<SocketAddr> {
@@ -173,6 +194,10 @@ impl Config {
             bail!("invalid group-initial-rebalance-delay-ms {group_initial_rebalance_delay_ms}: must be 0 or more");
         }
         Ok(Self {
+            test_fault_injection: cli
+                .test_fault_injection
+                .or(file.test_fault_injection)
+                .unwrap_or(false),
             group_initial_rebalance_delay_ms,
             node_id,
             data_dir: cli

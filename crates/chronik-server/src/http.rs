@@ -1,6 +1,8 @@
 //! A minimal HTTP/1.1 responder for three fixed GET endpoints: `/health/live`,
-//! `/health/ready` and `/metrics` (Prometheus text format).
+//! `/health/ready` and `/metrics` (Prometheus text format); and, only with the test-only
+//! `--test-fault-injection`, `GET|PUT /test/faults` to drive the fault-injecting disk layer.
 
+use chronik_storage::faults::{FaultPlan, FaultyFileSystem};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,6 +20,8 @@ pub struct HttpState {
     pub ready: Arc<AtomicBool>,
     /// Extra readiness condition (every log online).
     pub healthy: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// TEST ONLY: the fault-injecting file layer, when `--test-fault-injection` is on.
+    pub faults: Option<FaultyFileSystem>,
 }
 
 pub async fn serve(listener: TcpListener, state: HttpState) {
@@ -30,6 +34,40 @@ pub async fn serve(listener: TcpListener, state: HttpState) {
             let _ = answer(stream, &state).await;
         });
     }
+}
+
+/// Parses `?fail_syncs=true&disk_full=false&torn_write_bytes=0&sync_delay_ms=0` (missing keys
+/// are off/zero).
+fn parse_plan(query: &str) -> Result<FaultPlan, String> {
+    let mut plan = FaultPlan::default();
+    for pair in query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("bad parameter {pair}"))?;
+        let flag = || match v {
+            "1" | "true" => Ok(true),
+            "0" | "false" => Ok(false),
+            _ => Err(format!("bad value for {k}: {v}")),
+        };
+        let number = || {
+            v.parse::<u64>()
+                .map_err(|_| format!("bad value for {k}: {v}"))
+        };
+        match k {
+            "fail_syncs" => plan.fail_syncs = flag()?,
+            "disk_full" => plan.disk_full = flag()?,
+            "torn_write_bytes" => {
+                plan.torn_write_bytes = usize::try_from(number()?).map_err(|e| e.to_string())?
+            }
+            "sync_delay_ms" => plan.sync_delay_ms = number()?,
+            other => return Err(format!("unknown fault {other}")),
+        }
+    }
+    Ok(plan)
 }
 
 async fn answer(mut stream: TcpStream, state: &HttpState) -> std::io::Result<()> {
@@ -62,6 +100,24 @@ async fn answer(mut stream: TcpStream, state: &HttpState) -> std::io::Result<()>
             "200 OK",
             "text/plain; version=0.0.4",
             state.metrics.render(),
+        ),
+        ("PUT", p) if p.starts_with("/test/faults") && state.faults.is_some() => {
+            match state.faults.as_ref() {
+                Some(faults) => match parse_plan(p.strip_prefix("/test/faults").unwrap_or("")) {
+                    Ok(plan) => {
+                        tracing::warn!(?plan, "TEST-ONLY fault plan set");
+                        faults.set_plan(plan.clone());
+                        ("200 OK", "text/plain", format!("{plan:?}\n"))
+                    }
+                    Err(e) => ("400 Bad Request", "text/plain", format!("{e}\n")),
+                },
+                None => ("404 Not Found", "text/plain", "not found\n".to_string()),
+            }
+        }
+        ("GET", "/test/faults") if state.faults.is_some() => (
+            "200 OK",
+            "text/plain",
+            format!("{:?}\n", state.faults.as_ref().map(FaultyFileSystem::plan)),
         ),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => (

@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::http::{self, HttpState};
 use anyhow::{Context, Result};
 use chronik_broker::{Broker, BrokerConfig};
+use chronik_storage::faults::FaultyFileSystem;
 use chronik_types::limits::{RECOVERY_POINT_CHECKPOINT_INTERVAL_MS, RETENTION_CHECK_INTERVAL_MS};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -50,6 +51,10 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on http-addr {}", config.http_addr))?;
     let ready = Arc::new(AtomicBool::new(false));
+    let faults = config.test_fault_injection.then(FaultyFileSystem::new);
+    if faults.is_some() {
+        tracing::warn!("TEST-ONLY fault injection is enabled: PUT /test/faults controls the disk");
+    }
     let broker_slot: Arc<std::sync::OnceLock<Arc<Broker>>> = Arc::new(std::sync::OnceLock::new());
     let healthy = {
         let slot = Arc::clone(&broker_slot);
@@ -62,6 +67,7 @@ async fn serve(config: Config) -> Result<()> {
             metrics,
             ready: Arc::clone(&ready),
             healthy,
+            faults: faults.clone(),
         },
     ));
 
@@ -74,6 +80,9 @@ async fn serve(config: Config) -> Result<()> {
     broker_config.num_partitions = config.num_partitions;
     broker_config.auto_create_topics_enable = config.auto_create_topics_enable;
     broker_config.group_initial_rebalance_delay_ms = config.group_initial_rebalance_delay_ms;
+    if let Some(faults) = &faults {
+        broker_config.fs = Arc::new(faults.clone());
+    }
     let broker = Broker::open(broker_config).context("cannot open the data dir")?;
     let _ = broker_slot.set(Arc::clone(&broker));
     let kafka_listener = TcpListener::bind(config.kafka_addr)

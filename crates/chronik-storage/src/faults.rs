@@ -141,7 +141,8 @@ impl LogFile for FaultyFile {
             return Err(io::Error::from_raw_os_error(EIO));
         }
         self.inner.sync_data()?;
-        self.synced_len.store(self.inner.size_bytes()?, Ordering::SeqCst);
+        self.synced_len
+            .store(self.inner.size_bytes()?, Ordering::SeqCst);
         Ok(())
     }
     fn set_len(&self, len: u64) -> io::Result<()> {

@@ -8,6 +8,7 @@
 //! - `recovery`: scan of a segment and the pure recovery planner.
 //! - `log`: `PartitionLog`, the segments of one partition; append, read, retention.
 //! - `producer_state`: idempotent producers' sequence numbers per partition.
+//! - `check`: the offline check of a whole data directory.
 //! - `config`: topic configs (Kafka names, defaults, validation) and `LogConfig`.
 //! - `checkpoint`: recovery-point and log-start-offset checkpoint files.
 //! - `topic_store`: durable topic metadata (`topics.json`).
@@ -18,6 +19,7 @@
 //! - `error`: `StorageError` and `BatchError`.
 
 pub mod batch;
+pub mod check;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

@@ -282,7 +282,7 @@ impl LogSegment {
 }
 
 /// The index entries the batches of a segment produce, and bytes since the last offset entry.
-fn index_entries_for(
+pub(crate) fn index_entries_for(
     base_offset: Offset,
     batches: &[(u64, BatchHeader)],
 ) -> (Vec<OffsetEntry>, Vec<TimeEntry>, u64) {
