@@ -1,0 +1,532 @@
+"""Checks over a chaos history: one function per anomaly, and check(history) -> Report.
+
+Each check_* function takes a History (chaos/history.py) and returns a list of Anomaly.  An
+anomaly with allowed=True is something Kafka's contract permits for that client configuration
+(e.g. a duplicate from a non-idempotent producer that retried): it is counted and shown, but does
+not fail the run.  What each check means, precisely:
+
+  lost              An acked send whose value is never observed by any read: no poll of any
+                    consumer, including the final drain (manual assignment of every partition from
+                    offset 0 up to the high watermark after all faults were healed).
+  wrong-ack-offset  An acked send whose value is read, but never at the (partition, offset) its
+                    delivery report gave.
+  duplicate         One value read at two or more distinct (partition, offset).  Allowed
+                    (duplicate-allowed) only when its producer is not idempotent, may resend on its
+                    own (retries enabled), and the send may have been retried: its lifetime overlaps
+                    a fault or a window in which the client reported retries or a transport error.
+                    Reading the same (partition, offset) twice (re-delivery) is not a duplicate.
+  phantom           A value read that no producer ever sent.
+  inconsistent-offset
+                    One (partition, offset) read with two different values (by any consumers, at
+                    any times, including the drain).
+  nonmonotonic-poll Within one consumer, between two assignment changes (assign / revoke / lost
+                    callbacks, or a seek), a partition's offset is not greater than the previous one
+                    it returned (a rewind or a repeat without a rebalance).
+  skipped-poll      Same scope: a partition's next offset is more than one past the previous one (or,
+                    after an assignment with known start positions, the first offset is not the
+                    start).  Chronik's logs have no gaps (no compaction, no transaction markers), so
+                    every skip is records the consumer never got.
+  reorder           One producer's acked sends to one partition, taken in send order, have
+                    decreasing offsets.  Allowed (reorder-allowed) only for a non-idempotent producer
+                    with retries and more than one request in flight, when the earlier send (the one
+                    that landed later) may have been retried (as for duplicates).
+  commit-backwards  One member, within one generation of its group, gets a commit acknowledged for a
+                    partition with a lower offset than an earlier acknowledged commit of its own.
+                    Across generations or members a lower commit is legal in Kafka (after a
+                    rebalance or a seek); commits whose generation is unknown are not compared.
+  commit-regressed  The server hands out a committed offset lower than every commit that could be the
+                    latest one applied.  Observations: committed offsets read back (OffsetFetch), and
+                    the first offset a group member polls after being assigned a partition (the
+                    member starts at the committed offset).  For an observation made somewhere in
+                    [t0, t1], a commit could be the latest applied unless it was invoked after t1, or
+                    it succeeded and another successful commit was invoked after it was acknowledged
+                    and acknowledged before t0.  Failed commits may have been applied at any time
+                    after they were invoked, so they are always candidates.  The observation must not
+                    be below the smallest candidate.  Catches commits lost in a crash.
+  double-ownership  Two members of one group are assigned the same partition in the same generation.
+                    Generations come from the client (librdkafka's consumer group metadata read in
+                    the rebalance callback); assignments with an unknown generation are not checked.
+                    This checks what the group coordinator handed out, not whether a member that left
+                    the group stopped reading in time (Kafka allows such zombies until they notice).
+  drain-incomplete  The final drain did not reach the high watermark of every partition (or did not
+                    run although the history requires it), so "lost" could not be decided.
+  server-failure    The harness saw the server misbehave: it did not become ready after a restart,
+                    exited non-zero on SIGTERM, exited on its own, or logged a panic.
+  no-progress       A producer got no send acknowledged at all, or a consumer group read nothing
+                    although sends were acknowledged: a scenario that tests nothing must not pass.
+  malformed-history The history contradicts its own model (an outcome without a send, two outcomes
+                    for one send, one value sent twice).  A harness bug, never a server one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from chaos.history import ASSIGNMENT_EVENTS, History, HistoryIndex, Send
+
+# Every kind, in report order, with a one-line description.
+KINDS: dict[str, str] = {
+    "lost": "acked but never read",
+    "wrong-ack-offset": "read, but never at the offset it was acked with",
+    "duplicate": "one value at several offsets",
+    "duplicate-allowed": "duplicate from a non-idempotent producer that may have retried",
+    "phantom": "read a value nobody sent",
+    "inconsistent-offset": "one offset read with different values",
+    "nonmonotonic-poll": "consumer went back without a rebalance",
+    "skipped-poll": "consumer skipped offsets without a rebalance",
+    "reorder": "one producer's sends out of order in a partition",
+    "reorder-allowed": "reorder from a non-idempotent producer that may have retried",
+    "commit-backwards": "a member's commits went backwards within one generation",
+    "commit-regressed": "server returned a committed offset below the latest commit",
+    "double-ownership": "one partition owned by two members in one generation",
+    "drain-incomplete": "the final drain did not reach the high watermark",
+    "server-failure": "the server did not restart, exited uncleanly, or panicked",
+    "no-progress": "the workload achieved nothing",
+    "malformed-history": "harness bug: the history contradicts itself",
+}
+ALLOWED_KINDS = frozenset({"duplicate-allowed", "reorder-allowed"})
+
+# Details of at most this many anomalies per kind are kept in a report (all are counted).
+MAX_DETAILS_PER_KIND = 50
+
+
+@dataclass
+class Anomaly:
+    kind: str
+    detail: str                                   # one line, for humans
+    data: dict[str, Any] = field(default_factory=dict)  # JSON-able, for the saved report
+
+    @property
+    def allowed(self) -> bool:
+        return self.kind in ALLOWED_KINDS
+
+
+@dataclass
+class Report:
+    anomalies: list[Anomaly]
+    stats: dict[str, Any]
+
+    @property
+    def failures(self) -> list[Anomaly]:
+        return [a for a in self.anomalies if not a.allowed]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(a.kind for a in self.anomalies)
+        return {k: c[k] for k in KINDS if c[k]} | {k: n for k, n in c.items() if k not in KINDS}
+
+    def of(self, kind: str) -> list[Anomaly]:
+        return [a for a in self.anomalies if a.kind == kind]
+
+    def kinds(self) -> set[str]:
+        return {a.kind for a in self.anomalies}
+
+    def summary(self) -> str:
+        counts = self.counts()
+        if not counts:
+            return "-"
+        return ", ".join(f"{k}: {n}" for k, n in counts.items())
+
+    def to_json(self) -> dict[str, Any]:
+        kept: dict[str, int] = Counter()
+        details = []
+        for a in self.anomalies:
+            if kept[a.kind] < MAX_DETAILS_PER_KIND:
+                kept[a.kind] += 1
+                details.append(asdict(a))
+        return {"ok": self.ok, "counts": self.counts(), "stats": self.stats, "anomalies": details}
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+def _positions_by_value(ix: HistoryIndex) -> dict[str, set[tuple[int, int]]]:
+    out: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    for r in ix.reads:
+        out[r.value].add((r.partition, r.offset))
+    return out
+
+
+def _values_by_position(ix: HistoryIndex) -> dict[tuple[int, int], dict[str, set[str]]]:
+    out: dict[tuple[int, int], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for r in ix.reads:
+        out[(r.partition, r.offset)][r.value].add(r.consumer)
+    return out
+
+
+def _send_ref(s: Send) -> dict[str, Any]:
+    return {"producer": s.producer, "idx": s.idx, "value": s.value, "outcome": s.outcome,
+            "acked_at": None if s.ack_offset is None else [s.ack_partition, s.ack_offset],
+            "t_invoke": s.t_invoke, "t_outcome": s.t_outcome}
+
+
+def _drain_high_watermarks(ix: HistoryIndex) -> dict[int, int]:
+    hw: dict[int, int] = {}
+    for d in ix.drains:
+        for p, o in d["high_watermarks"]:
+            hw[p] = max(hw.get(p, -1), o)
+    return hw
+
+
+# ---------------------------------------------------------------------------------------------
+# the checks
+# ---------------------------------------------------------------------------------------------
+
+def check_well_formed(h: History) -> list[Anomaly]:
+    return [Anomaly("malformed-history", p) for p in h.index().problems]
+
+
+def check_lost(h: History) -> list[Anomaly]:
+    ix = h.index()
+    read_values = {r.value for r in ix.reads}
+    hw = _drain_high_watermarks(ix)
+    out = []
+    for s in ix.sends.values():
+        if s.acked and s.value not in read_values:
+            beyond = s.ack_partition in hw and s.ack_offset >= hw[s.ack_partition]
+            out.append(Anomaly(
+                "lost",
+                f"{s.value!r} from {s.producer} acked at {s.ack_partition}@{s.ack_offset} was never read"
+                + (f" (drain high watermark {hw[s.ack_partition]})" if beyond else ""),
+                _send_ref(s) | {"beyond_high_watermark": beyond}))
+    return out
+
+
+def check_wrong_ack_offset(h: History) -> list[Anomaly]:
+    ix = h.index()
+    where = _positions_by_value(ix)
+    at = _values_by_position(ix)
+    out = []
+    for s in ix.sends.values():
+        if not s.acked or s.value not in where:
+            continue
+        acked = (s.ack_partition, s.ack_offset)
+        if acked not in where[s.value]:
+            there = sorted(at.get(acked, {}))
+            out.append(Anomaly(
+                "wrong-ack-offset",
+                f"{s.value!r} from {s.producer} acked at {acked[0]}@{acked[1]} but read at "
+                f"{sorted(where[s.value])}; {acked[0]}@{acked[1]} holds {there or 'nothing read'}",
+                _send_ref(s) | {"read_at": sorted(where[s.value]), "values_at_acked_offset": there}))
+    return out
+
+
+def check_duplicates(h: History) -> list[Anomaly]:
+    ix = h.index()
+    out = []
+    for value, positions in _positions_by_value(ix).items():
+        if len(positions) < 2:
+            continue
+        sends = ix.sends_by_value.get(value)
+        if not sends:
+            continue  # a phantom: reported by check_phantoms
+        s = sends[0]
+        info = h.producers.get(s.producer)
+        retried = ix.may_have_been_retried(s)
+        allowed = info is not None and not info.idempotent and retried
+        kind = "duplicate-allowed" if allowed else "duplicate"
+        why = ("non-idempotent producer, send may have been retried" if allowed else
+               "idempotent producer" if info is not None and info.idempotent else
+               "producer without retries" if info is not None and not info.retries else
+               "send overlapped no fault or client retry" if info is not None else
+               "unknown producer")
+        out.append(Anomaly(
+            kind, f"{value!r} from {s.producer} read at {len(positions)} offsets "
+                  f"{sorted(positions)} ({why})",
+            _send_ref(s) | {"read_at": sorted(positions), "may_have_been_retried": retried}))
+    return out
+
+
+def check_phantoms(h: History) -> list[Anomaly]:
+    ix = h.index()
+    out = []
+    for value, positions in _positions_by_value(ix).items():
+        if value not in ix.sends_by_value:
+            out.append(Anomaly("phantom", f"{value!r} read at {sorted(positions)} was never sent",
+                               {"value": value, "read_at": sorted(positions)}))
+    return out
+
+
+def check_inconsistent_offsets(h: History) -> list[Anomaly]:
+    out = []
+    for (p, o), values in sorted(_values_by_position(h.index()).items()):
+        if len(values) > 1:
+            vs = {v: sorted(cs) for v, cs in sorted(values.items())}
+            out.append(Anomaly("inconsistent-offset",
+                               f"{p}@{o} read with {len(values)} values: {vs}",
+                               {"partition": p, "offset": o, "values": vs}))
+    return out
+
+
+def check_poll_order(h: History) -> list[Anomaly]:
+    out = []
+    last: dict[str, dict[int, int]] = defaultdict(dict)  # consumer -> partition -> last offset
+    for ev in h.events:
+        kind = ev["type"]
+        if kind in ASSIGNMENT_EVENTS:
+            c = ev["consumer"]
+            last[c] = {}
+            for p, start in ev.get("positions") or []:
+                if kind == "assign":
+                    last[c][p] = start - 1
+        elif kind == "seek":
+            last[ev["consumer"]].pop(ev["partition"], None)
+        elif kind == "poll":
+            c = ev["consumer"]
+            for p, o, v in ev["records"]:
+                prev = last[c].get(p)
+                if prev is not None and o <= prev:
+                    out.append(Anomaly(
+                        "nonmonotonic-poll",
+                        f"{c} read {p}@{o} ({v!r}) after {p}@{prev} without a rebalance",
+                        {"consumer": c, "partition": p, "previous": prev, "offset": o,
+                         "value": v, "t": ev["t"]}))
+                elif prev is not None and o > prev + 1:
+                    out.append(Anomaly(
+                        "skipped-poll",
+                        f"{c} read {p}@{o} ({v!r}) right after {p}@{prev}: "
+                        f"{o - prev - 1} offsets skipped without a rebalance",
+                        {"consumer": c, "partition": p, "previous": prev, "offset": o,
+                         "value": v, "skipped": o - prev - 1, "t": ev["t"]}))
+                last[c][p] = o
+    return out
+
+
+def check_producer_order(h: History) -> list[Anomaly]:
+    ix = h.index()
+    per: dict[tuple[str, int], list[Send]] = defaultdict(list)
+    for s in ix.sends.values():
+        if s.acked:
+            per[(s.producer, s.ack_partition)].append(s)
+    out = []
+    for (producer, p), sends in sorted(per.items()):
+        info = h.producers.get(producer)
+        may_reorder = (info is not None and not info.idempotent and info.retries
+                       and info.max_in_flight > 1)
+        sends.sort(key=lambda s: s.idx)
+        top: Send | None = None  # the earlier send with the highest offset so far
+        for s in sends:
+            if top is not None and s.ack_offset < top.ack_offset:
+                allowed = may_reorder and ix.may_have_been_retried(top)
+                out.append(Anomaly(
+                    "reorder-allowed" if allowed else "reorder",
+                    f"{producer}: send #{s.idx} ({s.value!r}) acked at {p}@{s.ack_offset}, before "
+                    f"earlier send #{top.idx} ({top.value!r}) at {p}@{top.ack_offset}",
+                    {"producer": producer, "partition": p, "earlier": _send_ref(top),
+                     "later": _send_ref(s)}))
+            if top is None or s.ack_offset > top.ack_offset:
+                top = s
+    return out
+
+
+def check_commit_order(h: History) -> list[Anomaly]:
+    out = []
+    last: dict[tuple, tuple[int, float]] = {}
+    for ev in h.events:
+        if ev["type"] == "seek":
+            for key in [k for k in last if k[1] == ev["consumer"] and k[4] == ev["partition"]]:
+                del last[key]
+        if ev["type"] != "commit" or not ev.get("ok"):
+            continue
+        gen, member = ev.get("generation"), ev.get("member")
+        if gen is None or gen < 0 or not member:
+            continue
+        for p, o in ev["offsets"]:
+            key = (ev["group"], ev["consumer"], member, gen, p)
+            if key in last and o < last[key][0]:
+                out.append(Anomaly(
+                    "commit-backwards",
+                    f"{ev['consumer']} (member {member}, generation {gen}) committed "
+                    f"{ev['group']}/{p} = {o} after {last[key][0]}",
+                    {"group": ev["group"], "consumer": ev["consumer"], "member": member,
+                     "generation": gen, "partition": p, "previous": last[key][0], "offset": o,
+                     "t_previous": last[key][1], "t": ev["t"]}))
+            last[key] = (o, ev["t"])
+    return out
+
+
+@dataclass
+class _Commit:
+    t_invoke: float
+    t_ack: float | None   # None: failed (may have been applied at any time after t_invoke)
+    offset: int
+    consumer: str
+
+
+def _commit_floor(commits: list[_Commit], t0: float, t1: float) -> tuple[int | None, list[_Commit]]:
+    """Lowest offset among the commits that could be the latest applied when an observation was
+    made at an unknown moment within [t0, t1]; see the module docstring."""
+    cands = [c for c in commits if c.t_invoke < t1]
+    # the latest invocation among commits acknowledged before t0
+    last_done = max((c.t_invoke for c in cands if c.t_ack is not None and c.t_ack < t0),
+                    default=-math.inf)
+    # superseded: a later commit was applied after it was acknowledged, before the observation
+    possible = [c for c in cands if c.t_ack is None or not last_done > c.t_ack]
+    if not possible:
+        return None, []
+    return min(c.offset for c in possible), possible
+
+
+def check_commit_regressed(h: History) -> list[Anomaly]:
+    commits: dict[tuple[str, int], list[_Commit]] = defaultdict(list)
+    for ev in h.events:
+        if ev["type"] == "commit":
+            for p, o in ev["offsets"]:
+                commits[(ev["group"], p)].append(
+                    _Commit(ev["t_invoke"], ev["t"] if ev.get("ok") else None, o, ev["consumer"]))
+
+    # observations: (group, partition, t0, t1, observed offset, how)
+    observations: list[tuple[str, int, float, float, int, str]] = []
+    pending: dict[str, dict[int, float]] = defaultdict(dict)  # consumer -> partition -> t_assign
+    for ev in h.events:
+        kind = ev["type"]
+        if kind == "committed":
+            for p, o in ev["offsets"]:
+                observations.append((ev["group"], p, ev["t_invoke"], ev["t"], o,
+                                     "committed offsets read back"))
+        elif kind in ASSIGNMENT_EVENTS:
+            c = ev["consumer"]
+            info = h.consumers.get(c)
+            pending[c] = {}
+            if (kind == "assign" and info is not None and info.kind == "group"
+                    and ev.get("group") and not ev.get("positions")):
+                pending[c] = {p: ev["t"] for p in ev["assignment"]}
+        elif kind == "seek":
+            pending[ev["consumer"]].pop(ev["partition"], None)
+        elif kind == "poll":
+            c = ev["consumer"]
+            for p, o, _ in ev["records"]:
+                t_assign = pending[c].pop(p, None)
+                if t_assign is not None:
+                    observations.append((h.consumers[c].group, p, t_assign, ev["t"], o,
+                                         f"first offset {c} read after being assigned"))
+    out = []
+    for group, p, t0, t1, observed, how in observations:
+        floor, possible = _commit_floor(commits.get((group, p), []), t0, t1)
+        if floor is not None and observed < floor:
+            out.append(Anomaly(
+                "commit-regressed",
+                f"{group}/{p}: {how} = {observed}, but the latest commit was at least {floor}",
+                {"group": group, "partition": p, "observed": observed, "floor": floor, "how": how,
+                 "t0": t0, "t1": t1,
+                 "candidates": [asdict(c) for c in sorted(possible, key=lambda c: c.t_invoke)][-5:]}))
+    return out
+
+
+def check_ownership(h: History) -> list[Anomaly]:
+    owners: dict[tuple[str, int], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for ev in h.events:
+        if ev["type"] != "assign":
+            continue
+        gen, member = ev.get("generation"), ev.get("member")
+        if gen is None or gen < 0 or not member or not ev.get("group"):
+            continue
+        for p in ev["assignment"]:
+            owners[(ev["group"], gen)][p].add(member)
+    out = []
+    for (group, gen), parts in sorted(owners.items()):
+        for p, members in sorted(parts.items()):
+            if len(members) > 1:
+                out.append(Anomaly(
+                    "double-ownership",
+                    f"{group} generation {gen}: partition {p} assigned to {sorted(members)}",
+                    {"group": group, "generation": gen, "partition": p, "members": sorted(members)}))
+    return out
+
+
+def check_drain(h: History) -> list[Anomaly]:
+    ix = h.index()
+    out = []
+    if h.meta.get("drain_required") and not ix.drains:
+        out.append(Anomaly("drain-incomplete", "the final drain never ran"))
+    for d in ix.drains:
+        if not d.get("complete"):
+            hw = dict(map(tuple, d["high_watermarks"]))
+            pos = dict(map(tuple, d["positions"]))
+            short = {p: [pos.get(p, 0), w] for p, w in hw.items() if pos.get(p, 0) < w}
+            out.append(Anomaly(
+                "drain-incomplete",
+                f"drain by {d['consumer']} stopped short: {{partition: [position, high watermark]}}"
+                f" = {short}" + (f"; error: {d.get('error')}" if d.get("error") else ""),
+                {"consumer": d["consumer"], "short": short, "error": d.get("error")}))
+    return out
+
+
+def check_server(h: History) -> list[Anomaly]:
+    return [Anomaly("server-failure", f"node {ev['node']}: {ev['what']}: {ev.get('detail', '')}",
+                    {"node": ev["node"], "what": ev["what"], "detail": ev.get("detail", ""),
+                     "t": ev["t"]})
+            for ev in h.events if ev["type"] == "server"]
+
+
+def check_progress(h: History) -> list[Anomaly]:
+    ix = h.index()
+    out = []
+    sent = Counter(s.producer for s in ix.sends.values())
+    acked = Counter(s.producer for s in ix.sends.values() if s.acked)
+    for producer in sorted(sent):
+        if not acked[producer]:
+            out.append(Anomaly("no-progress",
+                               f"producer {producer}: none of {sent[producer]} sends acked",
+                               {"producer": producer, "sends": sent[producer]}))
+    if sum(acked.values()):
+        groups = {c.group for c in h.consumers.values() if c.kind == "group" and c.group}
+        read_by = Counter(h.consumers[r.consumer].group for r in ix.reads if r.consumer in h.consumers)
+        for g in sorted(groups):
+            if not read_by[g]:
+                out.append(Anomaly("no-progress", f"consumer group {g} read nothing",
+                                   {"group": g}))
+    return out
+
+
+CHECKS: list[Callable[[History], list[Anomaly]]] = [
+    check_well_formed,
+    check_lost,
+    check_wrong_ack_offset,
+    check_duplicates,
+    check_phantoms,
+    check_inconsistent_offsets,
+    check_poll_order,
+    check_producer_order,
+    check_commit_order,
+    check_commit_regressed,
+    check_ownership,
+    check_drain,
+    check_server,
+    check_progress,
+]
+
+
+def stats(h: History) -> dict[str, Any]:
+    ix = h.index()
+    outcomes = Counter(s.outcome or "none" for s in ix.sends.values())
+    return {
+        "sends": len(ix.sends),
+        "acked": outcomes["acked"],
+        "failed": outcomes["failed"],
+        "unknown": outcomes["unknown"] + outcomes["none"],
+        "records_read": len(ix.reads),
+        "values_read": len({r.value for r in ix.reads}),
+        "commits": sum(1 for e in h.events if e["type"] == "commit" and e.get("ok")),
+        "rebalances": sum(1 for e in h.events if e["type"] == "assign" and e.get("group")),
+        "unknown_generation": sum(1 for e in h.events if e["type"] in ("assign", "commit")
+                                  and e.get("group") and (e.get("generation") is None
+                                                          or e["generation"] < 0)),
+        "faults": len(ix.fault_windows),
+    }
+
+
+def check(h: History) -> Report:
+    anomalies: list[Anomaly] = []
+    for fn in CHECKS:
+        anomalies.extend(fn(h))
+    order = {k: i for i, k in enumerate(KINDS)}
+    anomalies.sort(key=lambda a: order.get(a.kind, math.inf))
+    return Report(anomalies, stats(h))

@@ -1,0 +1,341 @@
+"""The history of one chaos run: every send, its outcome, every poll, rebalance and commit, every fault.
+
+A history is a list of JSON-serialisable events plus a description of each producer and consumer.
+Workload processes append events to their own JSON-lines files (see chaos/workloads.py); the run
+merges them into one History, which the checker (chaos/checker.py) reads and which is saved as JSON
+for every failed scenario.
+
+Times: every event has "t", seconds on CLOCK_MONOTONIC (Python's time.monotonic()), which is one
+clock for all processes of the machine, so events of different processes can be ordered by it.
+Events that span an interval (a commit, an offset fetch, a fault) also carry their start
+("t_invoke" / "t_start"); "t" is always the moment the event was known to be complete.
+
+Event types ("type" field) and their fields:
+
+  send       producer, idx, value, partition      the client's send was invoked (idx = send order)
+  ack        producer, idx, partition, offset     delivery report: written at (partition, offset)
+  fail       producer, idx, error                 delivery report: error (or the send call raised)
+  unknown    producer, idx, reason                no outcome before the producer was closed
+  retry      producer, t_start                    the client reported retries within [t_start, t]
+  client_error  client, error                     an error a client reported outside a delivery
+                                                  report (transport errors, consumer errors)
+  assign / revoke / lost
+             consumer, group, member, generation, partitions, assignment, [positions]
+                                                  a rebalance callback (or a manual assign()):
+                                                  the partitions it was called with, the full
+                                                  assignment after it, the member id and group
+                                                  generation as the client knew them (None or -1
+                                                  when unknown); positions = [[p, start_offset]]
+                                                  when the consumer starts at known offsets
+  poll       consumer, records [[p, o, value]...] records one poll returned, in order
+  seek       consumer, partition, offset          the consumer moved its position on purpose
+  commit     consumer, group, member, generation, offsets [[p, next_offset]...], t_invoke, ok, error
+                                                  a synchronous offset commit and its result
+  committed  group, offsets [[p, offset]...], t_invoke
+                                                  committed offsets read back (OffsetFetch);
+                                                  offset -1 = no committed offset
+  fault      fault, node, t_start, params         a fault injected at t_start and healed at t
+  server     node, what, detail                   the server misbehaved in a way the harness saw
+                                                  (did not become ready, unclean exit, panic)
+  drain      consumer, high_watermarks [[p, hw]...], positions [[p, next]...], complete, error
+                                                  the final drain finished (its records are the
+                                                  consumer's poll events)
+  note       text                                 free text (scenario phases), ignored by checks
+
+Everything else the checks need (which sends succeeded, what was read where) is derived here, in
+HistoryIndex, so that each check stays short.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+FORMAT = "chronik-chaos-history/1"
+
+OUTCOME_EVENTS = ("ack", "fail", "unknown")
+ASSIGNMENT_EVENTS = ("assign", "revoke", "lost")
+
+
+@dataclass
+class ProducerInfo:
+    """How a producer was configured; the checker's allowances depend on it."""
+
+    client: str                 # "confluent-kafka" | "kafka-python"
+    idempotent: bool
+    acks: str                   # "all" | "1" | "0"
+    retries: bool               # may the client resend a message on its own?
+    max_in_flight: int = 1      # requests in flight per connection (reordering needs > 1)
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ConsumerInfo:
+    client: str                 # "confluent-kafka" | "kafka-python"
+    kind: str                   # "group" (subscribe) | "manual" (assign) | "drain" (final read)
+    group: str | None = None
+
+
+@dataclass
+class Send:
+    """One send and its outcome, derived from send/ack/fail/unknown events."""
+
+    producer: str
+    idx: int
+    value: str
+    partition: int | None       # the partition asked for (None = client's partitioner)
+    t_invoke: float
+    outcome: str | None = None  # "acked" | "failed" | "unknown" | None (no outcome recorded)
+    t_outcome: float | None = None
+    ack_partition: int | None = None
+    ack_offset: int | None = None
+    error: str | None = None
+
+    @property
+    def acked(self) -> bool:
+        return self.outcome == "acked"
+
+
+@dataclass(frozen=True)
+class Read:
+    consumer: str
+    partition: int
+    offset: int
+    value: str
+    t: float
+
+
+class History:
+    """Events plus producer/consumer descriptions.  Also a builder for hand-made histories:
+    every add method takes an optional t; without it, t is one more than the latest t so far."""
+
+    def __init__(self, meta: dict[str, Any] | None = None):
+        self.meta: dict[str, Any] = dict(meta or {})
+        self.producers: dict[str, ProducerInfo] = {}
+        self.consumers: dict[str, ConsumerInfo] = {}
+        self.events: list[dict[str, Any]] = []
+        self._clock = 0.0
+        self._index: HistoryIndex | None = None
+
+    # -- building -----------------------------------------------------------------------
+    def _t(self, t: float | None) -> float:
+        if t is None:
+            self._clock += 1.0
+            return self._clock
+        self._clock = max(self._clock, t)
+        return t
+
+    def add(self, type: str, t: float | None = None, **fields) -> dict[str, Any]:
+        ev = {"type": type, "t": self._t(t)}
+        ev.update(fields)
+        self.events.append(ev)
+        self._index = None
+        return ev
+
+    def extend(self, events: Iterable[dict[str, Any]]) -> None:
+        for ev in events:
+            self.events.append(ev)
+            self._clock = max(self._clock, ev.get("t", 0.0))
+        self._index = None
+
+    def sort(self) -> None:
+        """Order events by time (stable: events of one source keep their order on ties)."""
+        self.events.sort(key=lambda e: e["t"])
+        self._index = None
+
+    def add_producer(self, name: str, client: str = "confluent-kafka", *, idempotent: bool,
+                     acks: str = "all", retries: bool = True, max_in_flight: int = 5,
+                     config: dict[str, Any] | None = None) -> None:
+        self.producers[name] = ProducerInfo(client, idempotent, str(acks), retries, max_in_flight,
+                                            dict(config or {}))
+        self._index = None
+
+    def add_consumer(self, name: str, client: str = "confluent-kafka", *, kind: str = "group",
+                     group: str | None = None) -> None:
+        self.consumers[name] = ConsumerInfo(client, kind, group)
+        self._index = None
+
+    def send(self, producer: str, idx: int, value: str, partition: int | None = None,
+             t: float | None = None) -> dict:
+        return self.add("send", t, producer=producer, idx=idx, value=value, partition=partition)
+
+    def ack(self, producer: str, idx: int, partition: int, offset: int, t: float | None = None) -> dict:
+        return self.add("ack", t, producer=producer, idx=idx, partition=partition, offset=offset)
+
+    def fail(self, producer: str, idx: int, error: str = "error", t: float | None = None) -> dict:
+        return self.add("fail", t, producer=producer, idx=idx, error=error)
+
+    def unknown(self, producer: str, idx: int, reason: str = "no delivery report",
+                t: float | None = None) -> dict:
+        return self.add("unknown", t, producer=producer, idx=idx, reason=reason)
+
+    def retry(self, producer: str, t_start: float, t: float) -> dict:
+        return self.add("retry", t, producer=producer, t_start=t_start)
+
+    def poll(self, consumer: str, records: list[tuple[int, int, str]], t: float | None = None) -> dict:
+        return self.add("poll", t, consumer=consumer, records=[list(r) for r in records])
+
+    def seek(self, consumer: str, partition: int, offset: int, t: float | None = None) -> dict:
+        return self.add("seek", t, consumer=consumer, partition=partition, offset=offset)
+
+    def assignment(self, kind: str, consumer: str, partitions: list[int], *,
+                   assignment: list[int] | None = None, group: str | None = None,
+                   member: str | None = None, generation: int | None = None,
+                   positions: dict[int, int] | None = None, t: float | None = None) -> dict:
+        assert kind in ASSIGNMENT_EVENTS, kind
+        fields: dict[str, Any] = dict(
+            consumer=consumer, group=group, member=member, generation=generation,
+            partitions=sorted(partitions),
+            assignment=sorted(partitions if assignment is None else assignment))
+        if positions is not None:
+            fields["positions"] = sorted([p, o] for p, o in positions.items())
+        return self.add(kind, t, **fields)
+
+    def commit(self, consumer: str, offsets: dict[int, int], *, group: str, member: str | None,
+               generation: int | None, t_invoke: float | None = None, t: float | None = None,
+               ok: bool = True, error: str | None = None) -> dict:
+        t_invoke = self._t(t_invoke)
+        return self.add("commit", t, consumer=consumer, group=group, member=member,
+                        generation=generation, offsets=sorted([p, o] for p, o in offsets.items()),
+                        t_invoke=t_invoke, ok=ok, error=error)
+
+    def committed(self, group: str, offsets: dict[int, int], t_invoke: float | None = None,
+                  t: float | None = None) -> dict:
+        t_invoke = self._t(t_invoke)
+        return self.add("committed", t, group=group,
+                        offsets=sorted([p, o] for p, o in offsets.items()), t_invoke=t_invoke)
+
+    def fault(self, fault: str, node: Any, t_start: float | None = None, t: float | None = None,
+              **params) -> dict:
+        t_start = self._t(t_start)
+        return self.add("fault", t, fault=fault, node=node, t_start=t_start, params=params)
+
+    def server(self, node: Any, what: str, detail: str = "", t: float | None = None) -> dict:
+        return self.add("server", t, node=node, what=what, detail=detail)
+
+    def drain(self, consumer: str, high_watermarks: dict[int, int], positions: dict[int, int],
+              complete: bool, error: str | None = None, t: float | None = None) -> dict:
+        return self.add("drain", t, consumer=consumer,
+                        high_watermarks=sorted([p, o] for p, o in high_watermarks.items()),
+                        positions=sorted([p, o] for p, o in positions.items()),
+                        complete=complete, error=error)
+
+    # -- (de)serialisation ------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "meta": self.meta,
+            "producers": {k: asdict(v) for k, v in self.producers.items()},
+            "consumers": {k: asdict(v) for k, v in self.consumers.items()},
+            "events": self.events,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "History":
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} history (format {data.get('format')!r})")
+        h = cls(data.get("meta"))
+        h.producers = {k: ProducerInfo(**v) for k, v in data.get("producers", {}).items()}
+        h.consumers = {k: ConsumerInfo(**v) for k, v in data.get("consumers", {}).items()}
+        h.extend(data.get("events", []))
+        return h
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), separators=(",", ":")) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "History":
+        return cls.from_json(json.loads(Path(path).read_text()))
+
+    # -- derived views -------------------------------------------------------------------------
+    def index(self) -> "HistoryIndex":
+        if self._index is None:
+            self._index = HistoryIndex(self)
+        return self._index
+
+
+def load_events_file(path: str | Path) -> list[dict[str, Any]]:
+    """Events of a JSON-lines file written by a workload process.  A torn last line (the writer
+    was killed mid-write) is ignored; every complete line must parse."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return []
+    complete = data[: data.rfind(b"\n") + 1]
+    return [json.loads(line) for line in complete.decode("utf-8").splitlines() if line.strip()]
+
+
+class HistoryIndex:
+    """Views of a history computed in one pass.  `problems` lists events that contradict the
+    model (outcome without a send, two outcomes for one send, one value sent twice): the
+    well-formedness check reports them."""
+
+    def __init__(self, h: History):
+        self.history = h
+        self.sends: dict[tuple[str, int], Send] = {}
+        self.sends_by_value: dict[str, list[Send]] = {}
+        self.reads: list[Read] = []
+        self.problems: list[str] = []
+        self.fault_windows: list[tuple[float, float]] = []
+        self.retry_windows: dict[str, list[tuple[float, float]]] = {}
+        self.drains: list[dict[str, Any]] = []
+        for ev in h.events:
+            kind = ev["type"]
+            if kind == "send":
+                key = (ev["producer"], ev["idx"])
+                if key in self.sends:
+                    self.problems.append(f"send {key} invoked twice")
+                    continue
+                s = Send(ev["producer"], ev["idx"], ev["value"], ev.get("partition"), ev["t"])
+                self.sends[key] = s
+                self.sends_by_value.setdefault(s.value, []).append(s)
+            elif kind in OUTCOME_EVENTS:
+                key = (ev["producer"], ev["idx"])
+                s = self.sends.get(key)
+                if s is None:
+                    self.problems.append(f"{kind} for send {key} that was never invoked")
+                    continue
+                if s.outcome is not None:
+                    self.problems.append(f"send {key} has two outcomes: {s.outcome} then {kind}")
+                    continue
+                s.t_outcome = ev["t"]
+                if kind == "ack":
+                    s.outcome = "acked"
+                    s.ack_partition, s.ack_offset = ev["partition"], ev["offset"]
+                elif kind == "fail":
+                    s.outcome, s.error = "failed", ev.get("error")
+                else:
+                    s.outcome, s.error = "unknown", ev.get("reason")
+            elif kind == "poll":
+                for p, o, v in ev["records"]:
+                    self.reads.append(Read(ev["consumer"], p, o, v, ev["t"]))
+            elif kind == "fault":
+                self.fault_windows.append((ev["t_start"], ev["t"]))
+            elif kind == "retry":
+                self.retry_windows.setdefault(ev["producer"], []).append((ev["t_start"], ev["t"]))
+            elif kind == "client_error" and ev.get("client") in h.producers:
+                # A transport error seen by a producer: requests in flight then may be retried.
+                self.retry_windows.setdefault(ev["client"], []).append((ev["t"], ev["t"]))
+            elif kind == "drain":
+                self.drains.append(ev)
+        for value, sends in self.sends_by_value.items():
+            if len(sends) > 1:
+                self.problems.append(
+                    f"value {value!r} sent {len(sends)} times "
+                    f"({[(s.producer, s.idx) for s in sends]}); values must be unique")
+
+    def may_have_been_retried(self, s: Send) -> bool:
+        """Could the client have sent s more than once?  Only if its producer retries, and its
+        lifetime (send invoked .. outcome known; open-ended without an outcome) overlaps a fault
+        or a window in which the client reported retries or a transport error: a client resends a
+        request only after the request failed or timed out."""
+        info = self.history.producers.get(s.producer)
+        if info is None or not info.retries:
+            return False
+        start = s.t_invoke
+        end = s.t_outcome if s.t_outcome is not None else math.inf
+        windows = self.fault_windows + self.retry_windows.get(s.producer, [])
+        return any(a <= end and start <= b for a, b in windows)

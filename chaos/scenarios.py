@@ -1,0 +1,281 @@
+"""Scenarios: a fault mix on a standard workload, run against fresh server processes.
+
+Every scenario:
+  1. starts its cluster (one node today) on a fresh data dir and free ports, from a private copy
+     of the server binary, and creates a topic of PARTITIONS partitions;
+  2. starts the workload: 2 confluent-kafka group consumers (group "chaos", committing every
+     polled batch), then 3 producers:
+        ck-idem     confluent-kafka, enable.idempotence=true, acks=all
+        ck-acks1    confluent-kafka, not idempotent, acks=1, retries on (librdkafka's default)
+        kp-default  kafka-python with its defaults (idempotent, acks=all)
+  3. runs the seeded fault schedule for the load duration (faults in a window after a warm-up);
+  4. heals every fault, stops the producers (final flush: unanswered sends become unknown), waits
+     for the group to commit up to the high watermarks, stops the consumers, reads the committed
+     offsets back, drains every partition from offset 0 with manual assignment, and stops the
+     server with SIGTERM (expecting exit 0);
+  5. merges every process's events into one History and checks it (chaos/checker.py).
+Processes are always killed at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from chaos import faults, workloads
+from chaos.cluster import Cluster, NodeNotReady, kill_children, spawn
+from chaos.history import History, load_events_file
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTITIONS = 3
+GROUP = "chaos"
+
+
+@dataclass(frozen=True)
+class Mode:
+    duration_s: float       # load duration (faults happen within it)
+    faults_from_s: float    # fault window, seconds after the load started
+    faults_until_s: float
+    rate: float             # messages per second per producer
+    flush_s: float          # producers' final flush
+    catchup_s: float        # bound on waiting for the group to commit everything
+    drain_s: float          # bound on the final drain
+
+
+MODES = {
+    "quick": Mode(duration_s=14, faults_from_s=3, faults_until_s=11, rate=250, flush_s=10,
+                  catchup_s=20, drain_s=30),
+    "long": Mode(duration_s=120, faults_from_s=5, faults_until_s=110, rate=300, flush_s=20,
+                 catchup_s=40, drain_s=60),
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    faults: tuple[str, ...] = ()                       # fault kinds the schedule draws from
+    counts: dict[str, int] = field(default_factory=dict)  # mode -> number of faults
+
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    Scenario("baseline", "no fault: the workload and the checks on a healthy server"),
+    Scenario("kill9-repeated", "kill -9 the node repeatedly under load, restart it each time",
+             ("kill9",), {"quick": 3, "long": 14}),
+    Scenario("pause", "SIGSTOP the node for seconds, then SIGCONT, several times",
+             ("pause",), {"quick": 2, "long": 8}),
+    Scenario("rolling-restart", "SIGTERM (clean shutdown) and restart the node under load",
+             ("term",), {"quick": 2, "long": 8}),
+    Scenario("mixed", "a seeded mix of kill -9, pause and SIGTERM restarts",
+             ("kill9", "pause", "term"), {"quick": 3, "long": 14}),
+]}
+DEFAULT = {"quick": ["baseline", "kill9-repeated", "pause", "rolling-restart"],
+           "long": ["baseline", "kill9-repeated", "pause", "rolling-restart", "mixed"]}
+
+
+def resolve(name: str) -> Scenario:
+    """A scenario by name; "a+b" combines scenarios (their fault kinds, the sum of their counts)."""
+    parts = name.split("+")
+    for p in parts:
+        if p not in SCENARIOS:
+            raise KeyError(f"unknown scenario {p!r} (known: {', '.join(SCENARIOS)})")
+    if len(parts) == 1:
+        return SCENARIOS[name]
+    kinds: list[str] = []
+    counts: dict[str, int] = {}
+    for p in parts:
+        s = SCENARIOS[p]
+        kinds += [k for k in s.faults if k not in kinds]
+        for m, n in s.counts.items():
+            counts[m] = counts.get(m, 0) + n
+    return Scenario(name, "combined: " + " + ".join(parts), tuple(kinds), counts)
+
+
+def producer_configs() -> list[dict[str, Any]]:
+    return [
+        {"name": "ck-idem", "client": "confluent-kafka",
+         "conf": {"enable.idempotence": True, "acks": "all"}},
+        {"name": "ck-acks1", "client": "confluent-kafka",
+         "conf": {"enable.idempotence": False, "acks": "1"}},
+        {"name": "kp-default", "client": "kafka-python", "conf": {}},
+    ]
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+                        operation_timeout=15, request_timeout=15)[topic].result(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        t = admin.list_topics(topic=topic, timeout=10).topics.get(topic)
+        if t is not None and t.error is None and len(t.partitions) == partitions and all(
+                p.leader >= 0 for p in t.partitions.values()):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topic {topic} not visible with {partitions} partitions")
+        time.sleep(0.1)
+
+
+class Procs:
+    """Workload processes of a scenario."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.events: dict[str, Path] = {}
+
+    def start(self, role: str, cfg: dict[str, Any]) -> None:
+        name = cfg["name"]
+        cfg = dict(cfg, events=str(self.workdir / f"{name}.events"))
+        self.events[name] = Path(cfg["events"])
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        self.procs[name] = spawn([sys.executable, "-m", "chaos.workloads", role, json.dumps(cfg)],
+                                 log_path=self.workdir / f"{name}.log", env=env, cwd=ROOT)
+
+    def stop(self, names: list[str], timeout: float) -> list[str]:
+        """SIGTERM names, wait; returns problems (killed after timeout, non-zero exit)."""
+        problems = []
+        for n in names:
+            if self.procs[n].poll() is None:
+                self.procs[n].terminate()
+        deadline = time.monotonic() + timeout
+        for n in names:
+            p = self.procs[n]
+            try:
+                rc = p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                problems.append(f"{n} did not stop within {timeout:.0f} s of SIGTERM; killed")
+                continue
+            if rc != 0:
+                tail = (self.workdir / f"{n}.log").read_text(errors="replace").splitlines()[-5:]
+                problems.append(f"{n} exited with {rc}: {' | '.join(tail)}")
+        return problems
+
+
+def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
+                 log: Callable[[str], None]) -> tuple[History, Path]:
+    """Run one scenario; returns its history (merged, sorted) and its work dir (logs, data), which
+    the caller removes."""
+    mode = MODES[mode_name]
+    workdir = Path(tempfile.mkdtemp(prefix=f"chronik-chaos-{sc.name}-"))
+    tag = uuid.uuid4().hex[:8]
+    topic = f"chaos-{tag}"
+    planned = faults.plan(seed, sc.name, list(sc.faults), sc.counts.get(mode_name, 0),
+                          mode.faults_from_s, mode.faults_until_s, nodes=1, mode=mode_name)
+    h = History({
+        "scenario": sc.name, "description": sc.description, "mode": mode_name, "seed": seed,
+        "topic": topic, "partitions": PARTITIONS, "group": GROUP, "run_tag": tag,
+        "planned_faults": [f.describe() for f in planned], "drain_required": True,
+        "binary": str(binary), "binary_mtime": os.path.getmtime(binary),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "workdir": str(workdir), "harness_errors": [],
+    })
+
+    def emit(type: str, t: float | None = None, **fields) -> None:
+        h.add(type, time.monotonic() if t is None else t, **fields)
+
+    def harness_error(msg: str) -> None:
+        log(f"harness: {msg}")
+        h.meta["harness_errors"].append(msg)
+
+    # A private copy of the binary: a rebuild during the run changes nothing here.
+    private = workdir / "chronik-server"
+    shutil.copy2(binary, private)
+    cluster = Cluster(workdir, private, 1, ["--group-initial-rebalance-delay-ms", "0"])
+    procs = Procs(workdir)
+    consumers = ["ck-group-1", "ck-group-2"]
+    producers = producer_configs()
+    for c in consumers:
+        h.add_consumer(c, "confluent-kafka", kind="group", group=GROUP)
+    h.add_consumer("drain", "confluent-kafka", kind="drain")
+    try:
+        try:
+            _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit,
+                 harness_error, log)
+        except NodeNotReady as e:
+            emit("server", node=1, what="not-ready", detail=str(e))
+        except Exception as e:  # noqa: BLE001 - anything else is a harness problem: report, go on
+            harness_error(f"{type(e).__name__}: {e}")
+        return _finish(h, procs, cluster, workdir)
+    except BaseException:  # interrupted (SIGINT / SIGTERM): leave nothing behind
+        kill_children()
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    finally:
+        kill_children()
+        cluster.close()
+
+
+def _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit, harness_error,
+         log) -> None:
+    cluster.start()
+    create_topic(cluster.bootstrap, topic, PARTITIONS)
+    common = {"bootstrap": cluster.bootstrap, "topic": topic, "partitions": PARTITIONS,
+              "max_s": mode.duration_s + 300}
+    for c in consumers:
+        procs.start("consumer", dict(common, name=c, group=GROUP))
+    for p in producers:
+        procs.start("producer", dict(common, **p, tag=tag, rate=mode.rate, flush_s=mode.flush_s))
+    t_load = time.monotonic()
+    emit("note", text=f"load started; planned faults: {[f.describe() for f in planned]}")
+    try:
+        faults.run_schedule(planned, cluster, emit, t_load, mode.duration_s, log)
+    except NodeNotReady as e:
+        log(f"server did not come back: {e}")
+    emit("note", text="load phase over; healing")
+    for node in cluster.nodes:
+        rc = node.exited_on_its_own()
+        if rc is not None:
+            emit("server", node=node.node_id, what="exited", detail=f"exited on its own with {rc}")
+    cluster.heal()
+
+    log("stopping producers")
+    for problem in procs.stop([p["name"] for p in producers], mode.flush_s + 20):
+        harness_error(problem)
+    log("waiting for the group to catch up")
+    if not workloads.wait_caught_up(cluster.bootstrap, topic, PARTITIONS, GROUP, mode.catchup_s):
+        emit("note", text=f"group did not commit up to the high watermarks in {mode.catchup_s} s")
+    log("stopping consumers")
+    for problem in procs.stop(consumers, 30):
+        harness_error(problem)
+    if workloads.committed_offsets(cluster.bootstrap, topic, PARTITIONS, GROUP, emit) is None:
+        harness_error("could not read the group's committed offsets back")
+    log("final drain")
+    workloads.drain(cluster.bootstrap, topic, PARTITIONS, "drain", emit, mode.drain_s)
+
+
+def _finish(h: History, procs: Procs, cluster: Cluster, workdir: Path) -> tuple[History, Path]:
+    """Stop the server cleanly, collect everything into the history."""
+    for node in cluster.nodes:
+        if node.running():
+            rc = node.terminate()
+            if rc != 0:
+                h.add("server", time.monotonic(), node=node.node_id, what="unclean-exit",
+                      detail=f"final SIGTERM: exit {rc}" if rc is not None
+                      else "final SIGTERM: did not exit within 30 s; killed")
+        for line in node.panics()[:5]:
+            h.add("server", time.monotonic(), node=node.node_id, what="panic", detail=line.strip())
+    kill_children()
+    for name, path in procs.events.items():
+        for ev in load_events_file(path):
+            if ev["type"] == "producer_info":
+                h.add_producer(ev["producer"], ev["client"], idempotent=ev["idempotent"],
+                               acks=ev["acks"], retries=ev["retries"],
+                               max_in_flight=ev["max_in_flight"], config=ev["config"])
+            else:
+                h.extend([ev])
+    h.sort()
+    return h, workdir

@@ -1,0 +1,487 @@
+"""Workload processes (producers, group consumers) and the in-process final drain.
+
+Each producer and consumer runs as its own process:
+
+    python -m chaos.workloads producer|consumer CONFIG_JSON
+
+and appends the events of chaos/history.py to its own JSON-lines file (one write(2) per line, so a
+killed process leaves whole lines), with "t" = time.monotonic().  It runs until SIGTERM (or
+config["max_s"] as a safety net).  The run merges the files into one History.
+
+Producers (config "client" = "confluent-kafka" or "kafka-python") send unique values
+"<run tag>/<producer>/<idx>" to partition idx % partitions at a steady rate.  Every send is recorded
+as invoked before the client call; its outcome is the delivery report (ack with partition and
+offset, or fail with the error; a send call that raises is a fail).  On SIGTERM a producer stops
+sending, flushes for config["flush_s"], and records every send without a delivery report by then
+as unknown; reports arriving later are ignored.  The first line is a "producer_info" event with
+the client's effective settings (idempotence, acks, retries, max in flight).  confluent-kafka
+producers also record "retry" windows from librdkafka statistics (txretries / req_timeouts
+growing between two statistics callbacks) and transport errors as "client_error".
+
+Group consumers (confluent-kafka) subscribe, commit synchronously the offsets of every polled batch
+(auto commit off), and record assign / revoke / lost callbacks with the member id and generation
+read from consumer_group_metadata(): librdkafka does not expose the generation otherwise, but its
+serialised group metadata ("CGMDv2:" + native int32 generation + group id + member id) holds it.
+The generation is read in the callback; librdkafka does not start another join before the
+application has handled an assignment, so it is the generation of that assignment.  For commits it
+is read just before the commit call, so a rebalance completing between that read and the commit
+could attribute the commit to the previous generation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import sys
+import threading
+import time
+from typing import Any
+
+stop = threading.Event()
+
+
+def _on_sigterm(signum, frame):
+    stop.set()
+
+
+class EventWriter:
+    def __init__(self, path: str, **common):
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.common = common
+        self.lock = threading.Lock()
+
+    def emit(self, type: str, t: float | None = None, **fields) -> None:
+        ev = {"type": type, "t": time.monotonic() if t is None else t}
+        ev.update(self.common)
+        ev.update(fields)
+        line = (json.dumps(ev, separators=(",", ":")) + "\n").encode()
+        with self.lock:
+            os.write(self.fd, line)
+
+
+def parse_group_metadata(cgmd: bytes | None) -> tuple[int | None, str | None]:
+    """(generation, member id) from librdkafka's serialised consumer group metadata."""
+    if not cgmd or not cgmd.startswith(b"CGMDv2:") or len(cgmd) < 11:
+        return None, None
+    (generation,) = struct.unpack("=i", cgmd[7:11])
+    _group, _, rest = cgmd[11:].partition(b"\0")
+    member, _, _ = rest.partition(b"\0")
+    return generation, member.decode("utf-8", "replace") or None
+
+
+class Pacer:
+    """Yields send slots at `rate` per second; wait(fn) spends the time until the next slot in fn
+    (the client's poll), so delivery reports are served while pacing."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate
+        self.next = time.monotonic()
+
+    def wait(self, poll) -> None:
+        while True:
+            delay = self.next - time.monotonic()
+            if delay <= 0:
+                break
+            poll(min(delay, 0.05))
+        self.next = max(self.next + self.interval, time.monotonic() - 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# producers
+# ---------------------------------------------------------------------------------------------
+
+def run_confluent_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
+    import confluent_kafka as ck
+
+    name = cfg["name"]
+    state = {"cutoff": False, "retries": 0, "t_stats": time.monotonic()}
+    pending: set[int] = set()
+
+    def on_error(err):
+        ev.emit("client_error", client=name, error=str(err))
+
+    def on_stats(js):
+        try:
+            data = json.loads(js)
+            n = sum(b.get("txretries", 0) + b.get("req_timeouts", 0)
+                    for b in data.get("brokers", {}).values())
+        except (ValueError, AttributeError):
+            return
+        now = time.monotonic()
+        if n > state["retries"]:
+            ev.emit("retry", t=now, producer=name, t_start=state["t_stats"], count=n - state["retries"])
+        state["retries"], state["t_stats"] = n, now
+
+    conf = {
+        "bootstrap.servers": cfg["bootstrap"],
+        "client.id": name,
+        "linger.ms": 5,
+        "message.timeout.ms": 30000,
+        "statistics.interval.ms": 500,
+        "error_cb": on_error,
+        "stats_cb": on_stats,
+    }
+    conf.update(cfg.get("conf", {}))
+    producer = ck.Producer(conf)
+    idempotent = str(conf.get("enable.idempotence", False)).lower() == "true"
+    ev.emit("producer_info", producer=name, client="confluent-kafka", idempotent=idempotent,
+            acks=str(conf.get("acks", "all")).replace("-1", "all"),
+            retries=idempotent or int(conf.get("retries", 2147483647)) > 0,
+            max_in_flight=int(conf.get("max.in.flight.requests.per.connection",
+                                       5 if idempotent else 1000000)),
+            config={k: v for k, v in conf.items() if isinstance(v, (str, int, float, bool))})
+
+    def report(idx):
+        def cb(err, msg):
+            if state["cutoff"]:
+                return
+            pending.discard(idx)
+            if err is not None:
+                ev.emit("fail", producer=name, idx=idx, error=str(err))
+            else:
+                ev.emit("ack", producer=name, idx=idx, partition=msg.partition(), offset=msg.offset())
+        return cb
+
+    topic, parts, tag = cfg["topic"], cfg["partitions"], cfg["tag"]
+    pacer = Pacer(cfg["rate"])
+    deadline = time.monotonic() + cfg.get("max_s", 600)
+    idx = 0
+    while not stop.is_set() and time.monotonic() < deadline:
+        pacer.wait(producer.poll)
+        value = f"{tag}/{name}/{idx}"
+        p = idx % parts
+        ev.emit("send", producer=name, idx=idx, value=value, partition=p)
+        pending.add(idx)
+        while True:
+            try:
+                producer.produce(topic, value=value.encode(), partition=p, on_delivery=report(idx))
+                break
+            except BufferError:
+                if stop.is_set():
+                    pending.discard(idx)
+                    ev.emit("fail", producer=name, idx=idx, error="local queue full at stop")
+                    break
+                producer.poll(0.05)
+            except ck.KafkaException as e:
+                pending.discard(idx)
+                ev.emit("fail", producer=name, idx=idx, error=f"produce() raised {e}")
+                break
+        producer.poll(0)
+        idx += 1
+    remaining = producer.flush(cfg.get("flush_s", 15))
+    state["cutoff"] = True
+    for i in sorted(pending):
+        ev.emit("unknown", producer=name, idx=i,
+                reason=f"no delivery report {cfg.get('flush_s', 15)} s into the final flush")
+    ev.emit("note", text=f"{name} closed: {idx} sends, {len(pending)} unknown (queue {remaining})")
+
+
+def run_kafka_python_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    name = cfg["name"]
+    lock = threading.Lock()
+    pending: set[int] = set()
+    state = {"cutoff": False}
+    conf = dict(bootstrap_servers=cfg["bootstrap"], client_id=name, linger_ms=5, max_block_ms=5000)
+    conf.update(cfg.get("conf", {}))
+    producer = KafkaProducer(**conf)
+    c = producer.config
+    ev.emit("producer_info", producer=name, client="kafka-python",
+            idempotent=bool(c["enable_idempotence"]),
+            acks="all" if c["acks"] in (-1, "all") else str(c["acks"]),
+            retries=bool(c["enable_idempotence"]) or (c["retries"] or 0) > 0,
+            max_in_flight=int(c["max_in_flight_requests_per_connection"]),
+            config={k: (v if isinstance(v, (str, int, float, bool)) or v is None else repr(v))
+                    for k, v in sorted(conf.items())})
+
+    def ok(idx):
+        def cb(md):
+            with lock:
+                if state["cutoff"]:
+                    return
+                pending.discard(idx)
+                ev.emit("ack", producer=name, idx=idx, partition=md.partition, offset=md.offset)
+        return cb
+
+    def err(idx):
+        def cb(e):
+            with lock:
+                if state["cutoff"]:
+                    return
+                pending.discard(idx)
+                ev.emit("fail", producer=name, idx=idx, error=repr(e))
+        return cb
+
+    topic, parts, tag = cfg["topic"], cfg["partitions"], cfg["tag"]
+    pacer = Pacer(cfg["rate"])
+    deadline = time.monotonic() + cfg.get("max_s", 600)
+    idx = 0
+    while not stop.is_set() and time.monotonic() < deadline:
+        pacer.wait(time.sleep)
+        value = f"{tag}/{name}/{idx}"
+        p = idx % parts
+        with lock:
+            pending.add(idx)
+        ev.emit("send", producer=name, idx=idx, value=value, partition=p)
+        try:
+            fut = producer.send(topic, value=value.encode(), partition=p)
+        except KafkaError as e:
+            with lock:
+                pending.discard(idx)
+                ev.emit("fail", producer=name, idx=idx, error=f"send() raised {e!r}")
+        else:
+            fut.add_callback(ok(idx)).add_errback(err(idx))
+        idx += 1
+    flush_s = cfg.get("flush_s", 15)
+    try:
+        producer.flush(timeout=flush_s)
+    except KafkaError:
+        pass
+    with lock:
+        state["cutoff"] = True
+        unknown = sorted(pending)
+    for i in unknown:
+        ev.emit("unknown", producer=name, idx=i, reason=f"no outcome {flush_s} s into the final flush")
+    ev.emit("note", text=f"{name} closed: {idx} sends, {len(unknown)} unknown")
+    try:
+        producer.close(timeout=1)
+    except Exception:  # noqa: BLE001 - closing with messages in flight may raise; outcomes are final
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# group consumer
+# ---------------------------------------------------------------------------------------------
+
+def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
+    import confluent_kafka as ck
+
+    name, topic, group = cfg["name"], cfg["topic"], cfg["group"]
+
+    def on_error(err):
+        ev.emit("client_error", client=name, error=str(err))
+
+    conf = {
+        "bootstrap.servers": cfg["bootstrap"],
+        "group.id": group,
+        "client.id": name,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 500,
+        "enable.partition.eof": False,
+        "error_cb": on_error,
+    }
+    conf.update(cfg.get("conf", {}))
+    consumer = ck.Consumer(conf)
+    # The eager protocol (librdkafka's default range,roundrobin) hands out whole assignments;
+    # cooperative-sticky hands out increments.
+    cooperative = "cooperative" in str(conf.get("partition.assignment.strategy", ""))
+
+    def parts(tps):
+        return sorted(tp.partition for tp in tps if tp.topic == topic)
+
+    def gm():
+        try:
+            return parse_group_metadata(consumer.consumer_group_metadata())
+        except Exception:  # noqa: BLE001 - e.g. not yet joined
+            return None, None
+
+    def callback(kind):
+        def cb(c, tps):
+            gen, member = gm()
+            before = set(parts(c.assignment()))
+            eager = not cooperative
+            if kind == "assign" and eager:
+                c.assign(tps)
+                after = set(parts(tps))
+            elif kind == "assign":
+                c.incremental_assign(tps)
+                after = before | set(parts(tps))
+            elif eager:
+                c.unassign()
+                after = set()
+            else:
+                c.incremental_unassign(tps)
+                after = before - set(parts(tps))
+            ev.emit(kind, consumer=name, group=group, member=member, generation=gen,
+                    partitions=parts(tps), assignment=sorted(after))
+        return cb
+
+    consumer.subscribe([topic], on_assign=callback("assign"), on_revoke=callback("revoke"),
+                       on_lost=callback("lost"))
+    deadline = time.monotonic() + cfg.get("max_s", 600)
+    while not stop.is_set() and time.monotonic() < deadline:
+        msgs = consumer.consume(num_messages=500, timeout=0.2)
+        recs = []
+        for m in msgs:
+            if m.error() is not None:
+                ev.emit("client_error", client=name, error=str(m.error()))
+                continue
+            recs.append([m.partition(), m.offset(), m.value().decode()])
+        if not recs:
+            continue
+        ev.emit("poll", consumer=name, records=recs)
+        nxt: dict[int, int] = {}
+        for p, o, _ in recs:
+            nxt[p] = max(nxt.get(p, 0), o + 1)
+        gen, member = gm()
+        t_invoke = time.monotonic()
+        common = dict(consumer=name, group=group, member=member, generation=gen, t_invoke=t_invoke)
+        try:
+            result = consumer.commit(offsets=[ck.TopicPartition(topic, p, o) for p, o in nxt.items()],
+                                     asynchronous=False)
+        except ck.KafkaException as e:
+            ev.emit("commit", offsets=sorted(nxt.items()), ok=False, error=str(e), **common)
+            continue
+        failed = {tp.partition: str(tp.error) for tp in result or [] if tp.error is not None}
+        good = sorted((p, o) for p, o in nxt.items() if p not in failed)
+        if good:
+            ev.emit("commit", offsets=good, ok=True, error=None, **common)
+        if failed:
+            ev.emit("commit", offsets=sorted((p, nxt[p]) for p in failed), ok=False,
+                    error="; ".join(f"{p}: {e}" for p, e in sorted(failed.items())), **common)
+    ev.emit("note", text=f"{name} closing")
+    consumer.close()
+    ev.emit("note", text=f"{name} closed")
+
+
+# ---------------------------------------------------------------------------------------------
+# in-process helpers for the run: final drain, committed offsets, catch-up
+# ---------------------------------------------------------------------------------------------
+
+def high_watermarks(consumer, topic: str, partitions: int, timeout: float) -> dict[int, int]:
+    import confluent_kafka as ck
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return {p: consumer.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=5,
+                                                      cached=False)[1]
+                    for p in range(partitions)}
+        except ck.KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def committed_offsets(bootstrap: str, topic: str, partitions: int, group: str, emit,
+                      timeout: float = 20.0) -> dict[int, int] | None:
+    """Read the group's committed offsets (OffsetFetch) and record a "committed" event."""
+    import confluent_kafka as ck
+
+    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                     "enable.auto.commit": False})
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            t0 = time.monotonic()
+            try:
+                tps = c.committed([ck.TopicPartition(topic, p) for p in range(partitions)], timeout=5)
+            except ck.KafkaException:
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.2)
+                continue
+            if any(tp.error is not None for tp in tps):
+                if time.monotonic() > deadline:
+                    return None
+                time.sleep(0.2)
+                continue
+            offsets = {tp.partition: (tp.offset if tp.offset >= 0 else -1) for tp in tps}
+            emit("committed", t=time.monotonic(), group=group, t_invoke=t0,
+                 offsets=sorted(offsets.items()))
+            return offsets
+    finally:
+        c.close()
+
+
+def wait_caught_up(bootstrap: str, topic: str, partitions: int, group: str, timeout: float) -> bool:
+    """Wait until the group's committed offsets reach the high watermark of every partition."""
+    import confluent_kafka as ck
+
+    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                     "enable.auto.commit": False})
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                hw = high_watermarks(c, topic, partitions, 5)
+                tps = c.committed([ck.TopicPartition(topic, p) for p in range(partitions)], timeout=5)
+                if all(tp.offset >= hw[tp.partition] for tp in tps):
+                    return True
+            except ck.KafkaException:
+                pass
+            time.sleep(0.3)
+        return False
+    finally:
+        c.close()
+
+
+def drain(bootstrap: str, topic: str, partitions: int, name: str, emit, timeout: float) -> bool:
+    """Read every partition from offset 0 up to its high watermark with manual assignment,
+    recording assign / poll / drain events as consumer `name`."""
+    import confluent_kafka as ck
+
+    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": f"{name}-unused",
+                     "enable.auto.commit": False, "enable.auto.offset.store": False,
+                     "auto.offset.reset": "earliest", "enable.partition.eof": False})
+    hw: dict[int, int] = {}
+    pos = {p: 0 for p in range(partitions)}
+    error = None
+    try:
+        deadline = time.monotonic() + timeout
+        hw = high_watermarks(c, topic, partitions, timeout / 2)
+        emit("assign", consumer=name, group=None, member=None, generation=None,
+             partitions=list(range(partitions)), assignment=list(range(partitions)),
+             positions=[[p, 0] for p in range(partitions)])
+        c.assign([ck.TopicPartition(topic, p, 0) for p in range(partitions)])
+        while any(pos[p] < hw[p] for p in range(partitions)):
+            if time.monotonic() > deadline:
+                error = f"timed out after {timeout:.0f} s"
+                break
+            recs = []
+            for m in c.consume(num_messages=1000, timeout=0.5):
+                if m.error() is not None:
+                    emit("client_error", client=name, error=str(m.error()))
+                    continue
+                recs.append([m.partition(), m.offset(), m.value().decode()])
+                pos[m.partition()] = max(pos[m.partition()], m.offset() + 1)
+            if recs:
+                emit("poll", consumer=name, records=recs)
+    except ck.KafkaException as e:
+        error = str(e)
+    finally:
+        c.close()
+    complete = error is None and all(pos[p] >= hw.get(p, 0) for p in range(partitions)) and bool(hw)
+    emit("drain", consumer=name, high_watermarks=sorted(hw.items()), positions=sorted(pos.items()),
+         complete=complete, error=error)
+    return complete
+
+
+def main(argv: list[str]) -> int:
+    role, cfg_json = argv[1], argv[2]
+    cfg = json.loads(cfg_json)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    ev = EventWriter(cfg["events"])
+    if role == "producer":
+        if cfg["client"] == "confluent-kafka":
+            run_confluent_producer(cfg, ev)
+        elif cfg["client"] == "kafka-python":
+            run_kafka_python_producer(cfg, ev)
+        else:
+            raise SystemExit(f"unknown client {cfg['client']!r}")
+    elif role == "consumer":
+        run_group_consumer(cfg, ev)
+    else:
+        raise SystemExit(f"unknown role {role!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

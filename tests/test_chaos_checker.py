@@ -1,0 +1,646 @@
+"""Unit tests of the chaos checker (chaos/checker.py) on hand-made histories.
+
+No server and no client library needed: every history here is built by hand, and for every check
+there are histories that must pass and histories that must fail.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chaos import checker  # noqa: E402
+from chaos.history import History, load_events_file  # noqa: E402
+
+
+def base(idempotent: bool = True, retries: bool = True, max_in_flight: int = 5,
+         group: bool = False) -> History:
+    """One producer "p" and a drain; with group=True also members c1, c2 of group "g"."""
+    h = History({"scenario": "unit"})
+    h.add_producer("p", idempotent=idempotent, acks="all" if idempotent else "1",
+                   retries=retries, max_in_flight=max_in_flight)
+    if group:
+        h.add_consumer("c1", kind="group", group="g")
+        h.add_consumer("c2", kind="group", group="g")
+    h.add_consumer("drain", kind="drain")
+    return h
+
+
+def produce(h: History, producer: str, values_offsets: list[tuple[str, int, int]], start_idx: int = 0):
+    """Send and ack each (value, partition, offset) in order."""
+    for i, (v, p, o) in enumerate(values_offsets, start=start_idx):
+        h.send(producer, i, v, p)
+        h.ack(producer, i, p, o)
+
+
+def drain(h: History, records: dict[int, list[str]], hw: dict[int, int] | None = None,
+          complete: bool = True):
+    """A final drain reading records[p] at offsets 0.. of each partition."""
+    hw = hw if hw is not None else {p: len(vs) for p, vs in records.items()}
+    h.assignment("assign", "drain", list(records), positions={p: 0 for p in records})
+    for p, vs in records.items():
+        if vs:
+            h.poll("drain", [(p, o, v) for o, v in enumerate(vs)])
+    positions = {p: len(vs) for p, vs in records.items()}
+    h.drain("drain", hw, positions, complete)
+
+
+def clean_history() -> History:
+    h = base(group=True)
+    produce(h, "p", [("a", 0, 0), ("b", 1, 0), ("c", 0, 1), ("d", 1, 1)])
+    h.assignment("assign", "c1", [0, 1], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a"), (0, 1, "c"), (1, 0, "b")])
+    h.commit("c1", {0: 2, 1: 1}, group="g", member="m1", generation=1)
+    h.poll("c1", [(1, 1, "d")])
+    h.commit("c1", {1: 2}, group="g", member="m1", generation=1)
+    h.committed("g", {0: 2, 1: 2})
+    drain(h, {0: ["a", "c"], 1: ["b", "d"]})
+    return h
+
+
+def kinds(h: History) -> dict[str, int]:
+    return checker.check(h).counts()
+
+
+# ---------------------------------------------------------------------------------------------
+# a clean history passes every check; serialisation round-trips
+# ---------------------------------------------------------------------------------------------
+
+def test_clean_history_passes():
+    report = checker.check(clean_history())
+    assert report.ok, report.summary()
+    assert report.anomalies == []
+    assert report.stats["acked"] == 4 and report.stats["values_read"] == 4
+
+
+def test_history_json_round_trip(tmp_path):
+    h = clean_history()
+    path = tmp_path / "h.json"
+    h.save(path)
+    h2 = History.load(path)
+    assert h2.to_json() == json.loads(path.read_text())
+    assert checker.check(h2).ok
+    assert h2.producers["p"].idempotent is True
+
+
+def test_events_file_ignores_torn_last_line(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b'{"type": "note", "t": 1}\n{"type": "no')
+    assert load_events_file(path) == [{"type": "note", "t": 1}]
+
+
+# ---------------------------------------------------------------------------------------------
+# lost
+# ---------------------------------------------------------------------------------------------
+
+def test_lost_acked_never_read():
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1)])
+    drain(h, {0: ["a"]})
+    r = checker.check(h)
+    assert r.counts() == {"lost": 1}
+    assert r.of("lost")[0].data["value"] == "b"
+    assert not r.ok
+
+
+def test_lost_beyond_high_watermark_is_flagged():
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1)])
+    drain(h, {0: ["a"]}, hw={0: 1})
+    assert checker.check(h).of("lost")[0].data["beyond_high_watermark"] is True
+
+
+def test_read_only_by_group_consumer_is_not_lost():
+    # The drain is one read among others: a value a group member read is not lost.
+    h = base()
+    produce(h, "p", [("a", 0, 0)])
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a")])
+    assert "lost" not in kinds(h)
+
+
+def test_failed_and_unknown_sends_may_be_missing():
+    h = base()
+    produce(h, "p", [("a", 0, 0)])
+    h.send("p", 1, "b", 0)
+    h.fail("p", 1, "Local: Message timed out")
+    h.send("p", 2, "c", 0)
+    h.unknown("p", 2)
+    drain(h, {0: ["a"]})
+    assert checker.check(h).ok
+
+
+def test_failed_send_that_was_written_is_fine():
+    h = base()
+    produce(h, "p", [("a", 0, 0)])
+    h.send("p", 1, "b", 0)
+    h.fail("p", 1, "Local: Message timed out")
+    drain(h, {0: ["a", "b"]})
+    assert checker.check(h).ok
+
+
+# ---------------------------------------------------------------------------------------------
+# wrong-ack-offset
+# ---------------------------------------------------------------------------------------------
+
+def test_wrong_ack_offset():
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 5)])
+    drain(h, {0: ["a", "b"]})
+    r = checker.check(h)
+    assert r.counts() == {"wrong-ack-offset": 1}
+    assert r.of("wrong-ack-offset")[0].data["read_at"] == [(0, 1)]
+
+
+def test_two_sends_acked_at_one_offset():
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 0)])
+    drain(h, {0: ["a", "b"]})
+    assert kinds(h) == {"wrong-ack-offset": 1}
+
+
+# ---------------------------------------------------------------------------------------------
+# duplicate / duplicate-allowed
+# ---------------------------------------------------------------------------------------------
+
+def test_duplicate_from_idempotent_producer_fails():
+    h = base(idempotent=True)
+    h.send("p", 0, "a", 0)
+    h.fault("kill9", 1)
+    h.ack("p", 0, 0, 1)
+    drain(h, {0: ["a", "a"]})
+    r = checker.check(h)
+    assert r.counts() == {"duplicate": 1}
+    assert r.of("duplicate")[0].data["read_at"] == [(0, 0), (0, 1)]
+    assert not r.ok
+
+
+def test_duplicate_from_retrying_non_idempotent_producer_during_fault_is_allowed():
+    h = base(idempotent=False, retries=True)
+    h.send("p", 0, "a", 0)
+    h.fault("kill9", 1)          # [t_start, t] inside the send's lifetime
+    h.ack("p", 0, 0, 1)          # the retry was acked; the first attempt landed at 0
+    drain(h, {0: ["a", "a"]})
+    r = checker.check(h)
+    assert r.counts() == {"duplicate-allowed": 1}
+    assert r.ok
+
+
+def test_duplicate_allowed_by_client_reported_retry_window():
+    h = base(idempotent=False, retries=True)
+    h.send("p", 0, "a", 0, t=10)
+    h.retry("p", t_start=10.5, t=11.5)
+    h.ack("p", 0, 0, 1, t=12)
+    drain(h, {0: ["a", "a"]})
+    assert kinds(h) == {"duplicate-allowed": 1}
+
+
+def test_duplicate_without_any_disturbance_fails_even_for_non_idempotent():
+    h = base(idempotent=False, retries=True)
+    h.fault("pause", 1, t_start=1, t=2)       # a fault, but long before the send
+    h.send("p", 0, "a", 0, t=10)
+    h.ack("p", 0, 0, 1, t=11)
+    drain(h, {0: ["a", "a"]})
+    assert kinds(h) == {"duplicate": 1}
+
+
+def test_duplicate_from_non_idempotent_producer_without_retries_fails():
+    h = base(idempotent=False, retries=False)
+    h.send("p", 0, "a", 0)
+    h.fault("kill9", 1)
+    h.ack("p", 0, 0, 1)
+    drain(h, {0: ["a", "a"]})
+    assert kinds(h) == {"duplicate": 1}
+
+
+def test_send_without_outcome_may_have_been_retried_until_the_producer_closed():
+    h = base(idempotent=False, retries=True)
+    h.send("p", 0, "a", 0, t=1)
+    h.fault("kill9", 1, t_start=5, t=6)       # after the send, no outcome before it
+    h.unknown("p", 0, t=20)                   # the producer was closed with it in flight
+    h.send("p", 1, "b", 1, t=21)
+    h.fault("pause", 1, t_start=25, t=26)     # a send that never got an outcome at all
+    drain(h, {0: ["a", "a"], 1: ["b", "b"]})
+    assert [a.kind for a in checker.check_duplicates(h)] == ["duplicate-allowed"] * 2
+
+
+def test_rereading_one_offset_is_not_a_duplicate():
+    h = base()
+    produce(h, "p", [("a", 0, 0)])
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a")])
+    h.assignment("revoke", "c1", [0], assignment=[], group="g", member="m1", generation=1)
+    h.assignment("assign", "c2", [0], group="g", member="m2", generation=2)
+    h.poll("c2", [(0, 0, "a")])
+    drain(h, {0: ["a"]})
+    assert checker.check(h).ok
+
+
+# ---------------------------------------------------------------------------------------------
+# phantom
+# ---------------------------------------------------------------------------------------------
+
+def test_phantom_value():
+    h = base()
+    produce(h, "p", [("a", 0, 0)])
+    drain(h, {0: ["a", "zzz"]})
+    r = checker.check(h)
+    assert r.counts() == {"phantom": 1}
+    assert r.of("phantom")[0].data["value"] == "zzz"
+
+
+# ---------------------------------------------------------------------------------------------
+# inconsistent-offset
+# ---------------------------------------------------------------------------------------------
+
+def test_inconsistent_offset_between_group_member_and_drain():
+    h = base(idempotent=False)
+    h.send("p", 0, "a", 0)
+    h.send("p", 1, "b", 0)
+    h.ack("p", 1, 0, 0)
+    h.fail("p", 0)
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a")])      # before a crash, a consumer read "a" at 0 ...
+    drain(h, {0: ["b"]})             # ... after it, the log holds "b" there
+    r = checker.check(h)
+    assert "inconsistent-offset" in r.kinds()
+    a = r.of("inconsistent-offset")[0]
+    assert a.data["values"] == {"a": ["c1"], "b": ["drain"]}
+    assert not r.ok
+
+
+def test_same_value_read_twice_at_one_offset_is_consistent():
+    h = base()
+    produce(h, "p", [("a", 0, 0)])
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a")])
+    drain(h, {0: ["a"]})
+    assert checker.check_inconsistent_offsets(h) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# nonmonotonic-poll / skipped-poll
+# ---------------------------------------------------------------------------------------------
+
+def _polls(h: History, consumer: str, offsets: list[int], p: int = 0):
+    for o in offsets:
+        h.poll(consumer, [(p, o, f"v{o}")])
+
+
+def test_poll_rewind_without_rebalance():
+    h = History()
+    h.add_consumer("c1", kind="group", group="g")
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    _polls(h, "c1", [0, 1, 2, 1, 2, 3])
+    r = checker.check_poll_order(h)
+    assert [a.kind for a in r] == ["nonmonotonic-poll"]
+    assert (r[0].data["previous"], r[0].data["offset"]) == (2, 1)
+
+
+def test_poll_repeat_without_rebalance():
+    h = History()
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    _polls(h, "c1", [0, 1, 1])
+    assert [a.kind for a in checker.check_poll_order(h)] == ["nonmonotonic-poll"]
+
+
+def test_poll_skip_without_rebalance():
+    h = History()
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    _polls(h, "c1", [0, 1, 4, 5])
+    r = checker.check_poll_order(h)
+    assert [a.kind for a in r] == ["skipped-poll"]
+    assert r[0].data["skipped"] == 2
+
+
+def test_poll_rewind_after_rebalance_is_fine():
+    h = History()
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    _polls(h, "c1", [0, 1, 2])
+    h.assignment("revoke", "c1", [0], assignment=[], group="g", member="m1", generation=1)
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=2)
+    _polls(h, "c1", [1, 2, 3])
+    h.seek("c1", 0, 0)
+    _polls(h, "c1", [0, 1])
+    assert checker.check_poll_order(h) == []
+
+
+def test_poll_order_is_per_consumer_and_partition():
+    h = History()
+    h.assignment("assign", "c1", [0, 1], group="g", member="m1", generation=1)
+    h.assignment("assign", "c2", [0], group="g2", member="m2", generation=1)
+    h.poll("c1", [(0, 0, "x"), (1, 0, "y"), (0, 1, "z")])
+    h.poll("c2", [(0, 0, "x")])
+    h.poll("c1", [(1, 1, "w")])
+    assert checker.check_poll_order(h) == []
+
+
+def test_drain_must_start_at_its_start_position():
+    h = History()
+    h.assignment("assign", "drain", [0], positions={0: 0})
+    _polls(h, "drain", [2, 3])
+    r = checker.check_poll_order(h)
+    assert [a.kind for a in r] == ["skipped-poll"]
+    assert (r[0].data["previous"], r[0].data["offset"]) == (-1, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# reorder / reorder-allowed
+# ---------------------------------------------------------------------------------------------
+
+def test_idempotent_producer_reordered_fails():
+    h = base(idempotent=True)
+    h.send("p", 0, "a", 0)
+    h.send("p", 1, "b", 0)
+    h.fault("kill9", 1)
+    h.ack("p", 1, 0, 0)
+    h.ack("p", 0, 0, 1)
+    drain(h, {0: ["b", "a"]})
+    r = checker.check(h)
+    assert r.counts() == {"reorder": 1}
+    a = r.of("reorder")[0]
+    assert a.data["earlier"]["value"] == "a" and a.data["later"]["value"] == "b"
+
+
+def test_reorder_allowed_for_non_idempotent_retrying_producer_with_pipelining():
+    h = base(idempotent=False, retries=True, max_in_flight=5)
+    h.send("p", 0, "a", 0)
+    h.send("p", 1, "b", 0)
+    h.fault("kill9", 1)
+    h.ack("p", 1, 0, 0)
+    h.ack("p", 0, 0, 1)
+    drain(h, {0: ["b", "a"]})
+    r = checker.check(h)
+    assert r.counts() == {"reorder-allowed": 1}
+    assert r.ok
+
+
+def test_reorder_not_allowed_with_one_request_in_flight():
+    h = base(idempotent=False, retries=True, max_in_flight=1)
+    h.send("p", 0, "a", 0)
+    h.send("p", 1, "b", 0)
+    h.fault("kill9", 1)
+    h.ack("p", 1, 0, 0)
+    h.ack("p", 0, 0, 1)
+    drain(h, {0: ["b", "a"]})
+    assert kinds(h) == {"reorder": 1}
+
+
+def test_order_is_per_partition_and_gaps_are_fine():
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 1, 0), ("c", 0, 2), ("d", 1, 1)])
+    h.send("p", 4, "e", 0)
+    h.fail("p", 4)
+    produce(h, "p", [("f", 0, 3)], start_idx=5)
+    assert checker.check_producer_order(h) == []
+
+
+def test_one_late_send_counts_every_send_it_overtook():
+    h = base(idempotent=True)
+    produce(h, "p", [("a", 0, 5), ("b", 0, 1), ("c", 0, 2), ("d", 0, 6)])
+    assert len(checker.check_producer_order(h)) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# commit-backwards
+# ---------------------------------------------------------------------------------------------
+
+def test_commit_backwards_within_one_generation():
+    h = History()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=3)
+    h.commit("c1", {0: 7}, group="g", member="m1", generation=3)
+    r = checker.check_commit_order(h)
+    assert [a.kind for a in r] == ["commit-backwards"]
+    assert (r[0].data["previous"], r[0].data["offset"]) == (10, 7)
+
+
+def test_lower_commit_in_a_new_generation_or_by_another_member_is_fine():
+    h = History()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=3)
+    h.commit("c1", {0: 7}, group="g", member="m1", generation=4)
+    h.commit("c2", {0: 5}, group="g", member="m2", generation=4)
+    h.commit("c1", {1: 3}, group="g", member="m1", generation=4)
+    assert checker.check_commit_order(h) == []
+
+
+def test_failed_commit_and_unknown_generation_are_not_compared():
+    h = History()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=3)
+    h.commit("c1", {0: 2}, group="g", member="m1", generation=3, ok=False, error="timed out")
+    h.commit("c1", {0: 9}, group="g", member="m1", generation=-1)
+    h.commit("c1", {0: 8}, group="g", member="m1", generation=-1)
+    assert checker.check_commit_order(h) == []
+
+
+def test_lower_commit_after_seek_is_fine():
+    h = History()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=3)
+    h.seek("c1", 0, 4)
+    h.commit("c1", {0: 5}, group="g", member="m1", generation=3)
+    assert checker.check_commit_order(h) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# commit-regressed
+# ---------------------------------------------------------------------------------------------
+
+def _group():
+    h = History()
+    h.add_consumer("c1", kind="group", group="g")
+    h.add_consumer("c2", kind="group", group="g")
+    return h
+
+
+def test_committed_offset_lost_after_restart():
+    h = _group()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=1, t_invoke=1, t=2)
+    h.fault("kill9", 1, t_start=3, t=4)
+    h.committed("g", {0: -1}, t_invoke=5, t=6)
+    r = checker.check_commit_regressed(h)
+    assert [a.kind for a in r] == ["commit-regressed"]
+    assert (r[0].data["observed"], r[0].data["floor"]) == (-1, 10)
+
+
+def test_member_resumes_below_acknowledged_commit():
+    h = _group()
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1, t=1)
+    h.poll("c1", [(0, 0, "a"), (0, 1, "b")], t=2)
+    h.commit("c1", {0: 2}, group="g", member="m1", generation=1, t_invoke=3, t=4)
+    h.fault("kill9", 1, t_start=5, t=6)
+    h.assignment("revoke", "c1", [0], assignment=[], group="g", member="m1", generation=1, t=7)
+    h.assignment("assign", "c2", [0], group="g", member="m2", generation=2, t=8)
+    h.poll("c2", [(0, 0, "a")], t=9)        # restarted from 0, not 2
+    r = checker.check(h)
+    assert r.counts() == {"commit-regressed": 1, "phantom": 2}  # (nothing was sent here)
+    assert r.of("commit-regressed")[0].data["observed"] == 0
+
+
+def test_resuming_at_the_latest_commit_is_fine():
+    h = _group()
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1, t=1)
+    h.poll("c1", [(0, 0, "a"), (0, 1, "b")], t=2)
+    h.commit("c1", {0: 2}, group="g", member="m1", generation=1, t_invoke=3, t=4)
+    h.assignment("revoke", "c1", [0], assignment=[], group="g", member="m1", generation=1, t=7)
+    h.assignment("assign", "c2", [0], group="g", member="m2", generation=2, t=8)
+    h.poll("c2", [(0, 2, "c")], t=9)
+    h.committed("g", {0: 2}, t_invoke=10, t=11)
+    assert checker.check_commit_regressed(h) == []
+
+
+def test_later_lower_commit_is_the_floor():
+    # Another member legally committed a lower offset later: that one is what must be returned.
+    h = _group()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=1, t_invoke=1, t=2)
+    h.commit("c2", {0: 4}, group="g", member="m2", generation=2, t_invoke=3, t=4)
+    h.committed("g", {0: 4}, t_invoke=5, t=6)
+    assert checker.check_commit_regressed(h) == []
+
+
+def test_concurrent_commits_either_may_win():
+    h = _group()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=1, t_invoke=1, t=3)
+    h.commit("c2", {0: 4}, group="g", member="m2", generation=1, t_invoke=2, t=4)
+    h.committed("g", {0: 4}, t_invoke=5, t=6)
+    h.committed("g", {0: 3}, t_invoke=7, t=8)   # below both: regressed
+    r = checker.check_commit_regressed(h)
+    assert [(a.data["observed"], a.data["floor"]) for a in r] == [(3, 4)]
+
+
+def test_failed_commit_may_have_been_applied():
+    h = _group()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=1, t_invoke=1, t=2)
+    h.commit("c2", {0: 3}, group="g", member="m2", generation=1, t_invoke=3, t=4,
+             ok=False, error="Broker: Request timed out")
+    h.committed("g", {0: 3}, t_invoke=5, t=6)
+    assert checker.check_commit_regressed(h) == []
+
+
+def test_commit_invoked_during_the_observation_may_count():
+    # The observation's window [t0, t1] overlaps a commit: it may or may not have been applied.
+    h = _group()
+    h.commit("c1", {0: 10}, group="g", member="m1", generation=1, t_invoke=1, t=2)
+    h.commit("c1", {0: 12}, group="g", member="m1", generation=1, t_invoke=4, t=6)
+    h.committed("g", {0: 10}, t_invoke=3, t=5)
+    assert checker.check_commit_regressed(h) == []
+    h.committed("g", {0: 10}, t_invoke=7, t=8)   # after the second commit's ack: must be 12
+    assert [a.data["floor"] for a in checker.check_commit_regressed(h)] == [12]
+
+
+def test_first_poll_before_any_commit_is_unconstrained():
+    h = _group()
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a")])
+    assert checker.check_commit_regressed(h) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# double-ownership
+# ---------------------------------------------------------------------------------------------
+
+def test_two_members_own_a_partition_in_one_generation():
+    h = _group()
+    h.assignment("assign", "c1", [0, 1], group="g", member="m1", generation=2)
+    h.assignment("assign", "c2", [1, 2], group="g", member="m2", generation=2)
+    r = checker.check_ownership(h)
+    assert [a.kind for a in r] == ["double-ownership"]
+    assert r[0].data == {"group": "g", "generation": 2, "partition": 1, "members": ["m1", "m2"]}
+
+
+def test_handover_across_generations_is_fine():
+    h = _group()
+    h.assignment("assign", "c1", [0, 1, 2], group="g", member="m1", generation=1)
+    h.assignment("revoke", "c1", [0, 1, 2], assignment=[], group="g", member="m1", generation=1)
+    h.assignment("assign", "c1", [0, 1], group="g", member="m1", generation=2)
+    h.assignment("assign", "c2", [2], group="g", member="m2", generation=2)
+    h.assignment("assign", "c3", [2], group="other", member="m3", generation=2)
+    h.assignment("assign", "c2", [0, 1, 2], group="g", member="m2", generation=-1)  # unknown
+    assert checker.check_ownership(h) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# drain-incomplete, server-failure, no-progress, malformed-history
+# ---------------------------------------------------------------------------------------------
+
+def test_incomplete_drain():
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1)])
+    drain(h, {0: ["a"]}, hw={0: 2}, complete=False)
+    r = checker.check(h)
+    assert r.counts() == {"lost": 1, "drain-incomplete": 1}
+    assert r.of("drain-incomplete")[0].data["short"] == {0: [1, 2]}
+
+
+def test_missing_drain_when_required():
+    h = base()
+    h.meta["drain_required"] = True
+    produce(h, "p", [("a", 0, 0)])
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a")])
+    assert kinds(h) == {"drain-incomplete": 1}
+
+
+def test_server_failure_events():
+    h = clean_history()
+    h.server(1, "not-ready", "not ready 30 s after restart")
+    assert kinds(h) == {"server-failure": 1}
+
+
+def test_no_progress():
+    h = base()
+    h.send("p", 0, "a", 0)
+    h.fail("p", 0)
+    r = checker.check(h)
+    assert r.counts() == {"no-progress": 1}
+
+
+def test_group_that_read_nothing_is_no_progress():
+    h = base(group=True)
+    produce(h, "p", [("a", 0, 0)])
+    drain(h, {0: ["a"]})
+    assert kinds(h) == {"no-progress": 1}
+
+
+@pytest.mark.parametrize("mutate, problem", [
+    (lambda h: h.ack("p", 7, 0, 3), "never invoked"),
+    (lambda h: (h.send("p", 7, "x", 0), h.ack("p", 7, 0, 9), h.fail("p", 7)), "two outcomes"),
+    (lambda h: (h.send("p", 7, "a", 0), h.fail("p", 7)), "sent 2 times"),
+])
+def test_malformed_history(mutate, problem):
+    h = clean_history()
+    mutate(h)
+    r = checker.check(h)
+    assert "malformed-history" in r.kinds()
+    assert any(problem in a.detail for a in r.of("malformed-history"))
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------------
+
+def test_report_counts_and_json():
+    h = base(idempotent=False)
+    h.send("p", 0, "a", 0)
+    h.fault("kill9", 1)
+    h.ack("p", 0, 0, 1)
+    h.send("p", 1, "b", 0)
+    h.ack("p", 1, 0, 2)
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a"), (0, 1, "a")])
+    drain(h, {0: ["a", "a"]})
+    r = checker.check(h)
+    assert r.counts() == {"lost": 1, "duplicate-allowed": 1}
+    assert r.summary() == "lost: 1, duplicate-allowed: 1"
+    assert not r.ok and [a.kind for a in r.failures] == ["lost"]
+    js = r.to_json()
+    json.dumps(js)
+    assert js["counts"] == {"lost": 1, "duplicate-allowed": 1} and js["ok"] is False
+
+
+def test_every_kind_is_documented():
+    for kind in checker.KINDS:
+        assert kind in checker.__doc__ or kind.removesuffix("-allowed") in checker.__doc__
