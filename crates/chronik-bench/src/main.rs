@@ -6,7 +6,8 @@
 //! 1 × 16 acks=all at a fixed rate of half the measured maximum for latency. With `--disk-dir`
 //! it first measures the machine's limits (sequential write + fdatasync on that disk, loopback
 //! TCP) and reports throughput as a ratio to them. Progress goes to stderr, the tables to
-//! stdout, everything to `--json`.
+//! stdout, everything to `--json`. Exit status 3 when a delivery failed or the consumers did not
+//! read every acknowledged message exactly once and in order; 1 on other errors.
 
 mod limits;
 mod report;
@@ -110,7 +111,7 @@ struct Cli {
     /// filesystem); without it the disk is not measured.
     #[arg(long)]
     disk_dir: Option<PathBuf>,
-    /// Seconds per chunk size of the disk test (the drift check at the end takes half).
+    /// Seconds per chunk size of the disk test (run at the start and again at the end).
     #[arg(long, default_value_t = 3.0)]
     disk_seconds: f64,
     /// Seconds of the loopback TCP test; 0 skips it.
@@ -187,6 +188,14 @@ fn real_main() -> Result<()> {
         metrics_url: cli.metrics_url.clone(),
         progress_interval: Duration::from_secs_f64(cli.progress_s.max(0.1)),
     };
+    if env
+        .producer_props
+        .iter()
+        .chain(&env.consumer_props)
+        .any(|(k, _)| k == "debug")
+    {
+        workload::CLIENT_DEBUG.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let labels: BTreeMap<String, String> =
         key_values(&cli.labels, "--label")?.into_iter().collect();
     let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
@@ -297,16 +306,13 @@ fn real_main() -> Result<()> {
         }
     }
 
-    // 3. the disk again, to see how much it drifted during the run
+    // 3. the disk again: how much it drifted during the run; the limit is the better of the two
     if let Some(dir) = &cli.disk_dir {
-        eprintln!(
-            "==> disk again (drift check), {} s per chunk size",
-            cli.disk_seconds / 2.0
-        );
-        lim.disk_after = limits::measure_disk(dir, cli.disk_seconds / 2.0, "disk again")?;
+        eprintln!("==> disk again, {} s per chunk size", cli.disk_seconds);
+        lim.disk_after = limits::measure_disk(dir, cli.disk_seconds, "disk again")?;
     }
     for r in &mut runs {
-        r.disk_ratio = disk_ratio(r, &lim.disk);
+        r.disk_ratio = disk_ratio(r, &lim);
     }
     let ratios = ratios(&runs, &lim);
 
@@ -340,7 +346,37 @@ fn real_main() -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("JSON report: {}", path.display());
     }
+    let problems = integrity_problems(&report.runs);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("chronik-bench: {p}");
+        }
+        std::process::exit(3);
+    }
     Ok(())
+}
+
+/// Failed deliveries, and messages that the consumers did not see exactly once and in order.
+fn integrity_problems(runs: &[RunResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in runs {
+        if r.produce.failed > 0 {
+            out.push(format!(
+                "{}: {} deliveries failed",
+                r.spec.label, r.produce.failed
+            ));
+        }
+        for (what, c) in [("live", &r.consume_live), ("read-back", &r.read_back)] {
+            let Some(c) = c else { continue };
+            if !c.complete || c.out_of_order > 0 || c.gaps > 0 {
+                out.push(format!(
+                    "{}: {what} consumers read {} of {} acknowledged messages, {} out of order, {} gaps",
+                    r.spec.label, c.consumed, r.produce.acked, c.out_of_order, c.gaps
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn label(s: &Spec) -> String {
@@ -409,11 +445,13 @@ fn ratios(runs: &[RunResult], lim: &Limits) -> Vec<Ratio> {
                 "produce_vs_disk",
                 v,
                 format!(
-                    "{what} ÷ disk {:.1} MB/s at {} KiB chunks (closest to the {}: {} B)",
+                    "{what} ÷ disk {:.1} MB/s at {} KiB chunks (closest to the {}: {} B; the better of {:.1} at the start and {} at the end)",
                     d.disk_mb_per_s,
                     d.chunk_bytes >> 10,
                     d.basis,
-                    opt0(d.basis_bytes)
+                    opt0(d.basis_bytes),
+                    d.disk_start_mb_per_s,
+                    d.disk_end_mb_per_s.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
                 ),
                 main.map(|_| ("≥ 0.70", v >= 0.70)),
             ));
@@ -421,7 +459,7 @@ fn ratios(runs: &[RunResult], lim: &Limits) -> Vec<Ratio> {
                 "produce_vs_best_disk",
                 d.ratio_to_best,
                 format!(
-                    "{what} ÷ the best disk figure ({:.1} MB/s)",
+                    "{what} ÷ the best disk figure at any chunk size ({:.1} MB/s)",
                     d.best_disk_mb_per_s
                 ),
                 None,
@@ -455,12 +493,12 @@ fn ratios(runs: &[RunResult], lim: &Limits) -> Vec<Ratio> {
             if let Some(a) = after {
                 out.push(ratio(
                     "disk_drift",
-                    a.mb_per_s / d.disk_mb_per_s.max(1e-9),
+                    a.mb_per_s / d.disk_start_mb_per_s.max(1e-9),
                     format!(
                         "disk at {} KiB chunks at the end ({:.1} MB/s) ÷ at the start ({:.1} MB/s)",
                         d.chunk_bytes >> 10,
                         a.mb_per_s,
-                        d.disk_mb_per_s
+                        d.disk_start_mb_per_s
                     ),
                     None,
                 ));
@@ -469,10 +507,7 @@ fn ratios(runs: &[RunResult], lim: &Limits) -> Vec<Ratio> {
     }
     for r in runs.iter().filter(|r| r.spec.rate.is_some()) {
         let Some(d) = &r.disk_ratio else { continue };
-        let Some(chunk) = lim.disk.iter().find(|c| c.chunk_bytes == d.chunk_bytes) else {
-            continue;
-        };
-        let sync_p99 = chunk.fdatasync.p99_ms.max(1e-6);
+        let sync_p99 = d.fdatasync_p99_ms.max(1e-6);
         let linger0 = r.spec.linger_ms == 0.0;
         let target = (linger0 && r.spec.partitions == 16).then_some(("≤ 3", false));
         let v = r.produce.latency.p99_ms / sync_p99;
@@ -480,7 +515,7 @@ fn ratios(runs: &[RunResult], lim: &Limits) -> Vec<Ratio> {
             if linger0 { "fixed_rate_p99_vs_fdatasync_p99" } else { "fixed_rate_linger5_p99_vs_fdatasync_p99" },
             v,
             format!(
-                "produce p99 {:.2} ms at a fixed {:.0} msg/s (achieved {:.0}), linger.ms {} ÷ fdatasync p99 {:.2} ms at {} KiB chunks",
+                "produce p99 {:.2} ms at a fixed {:.0} msg/s (achieved {:.0}), linger.ms {} ÷ fdatasync p99 {:.2} ms at {} KiB chunks (the lower of start and end)",
                 r.produce.latency.p99_ms,
                 r.spec.rate.unwrap_or(0.0),
                 r.produce.msgs_per_s,

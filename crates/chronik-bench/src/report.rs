@@ -51,7 +51,13 @@ pub struct DiskRatio {
     pub basis: String,
     pub basis_bytes: Option<f64>,
     pub chunk_bytes: usize,
+    /// The disk limit at that chunk size: the better of the measurements at the start and at
+    /// the end of the run (other I/O on a shared disk can only lower a measurement).
     pub disk_mb_per_s: f64,
+    pub disk_start_mb_per_s: f64,
+    pub disk_end_mb_per_s: Option<f64>,
+    /// The lower of the two fdatasync p99s at that chunk size.
+    pub fdatasync_p99_ms: f64,
     pub ratio: f64,
     pub best_disk_mb_per_s: f64,
     pub ratio_to_best: f64,
@@ -85,16 +91,32 @@ pub fn sync_basis(run: &RunResult) -> (String, Option<f64>) {
     ("none (largest chunk)".into(), None)
 }
 
-pub fn disk_ratio(run: &RunResult, disk: &[DiskResult]) -> Option<DiskRatio> {
+pub fn disk_ratio(run: &RunResult, lim: &Limits) -> Option<DiskRatio> {
     let (basis, bytes) = sync_basis(run);
-    let chunk = closest_chunk(disk, bytes)?;
-    let best = disk.iter().map(|d| d.mb_per_s).fold(0.0, f64::max);
+    let chunk = closest_chunk(&lim.disk, bytes)?;
+    let end = lim
+        .disk_after
+        .iter()
+        .find(|a| a.chunk_bytes == chunk.chunk_bytes);
+    let limit = end.map_or(chunk.mb_per_s, |e| e.mb_per_s.max(chunk.mb_per_s));
+    let p99 = end.map_or(chunk.fdatasync.p99_ms, |e| {
+        e.fdatasync.p99_ms.min(chunk.fdatasync.p99_ms)
+    });
+    let best = lim
+        .disk
+        .iter()
+        .chain(&lim.disk_after)
+        .map(|d| d.mb_per_s)
+        .fold(0.0, f64::max);
     Some(DiskRatio {
         basis,
         basis_bytes: bytes,
         chunk_bytes: chunk.chunk_bytes,
-        disk_mb_per_s: chunk.mb_per_s,
-        ratio: round(run.produce.mb_per_s / chunk.mb_per_s.max(1e-9), 3),
+        disk_mb_per_s: limit,
+        disk_start_mb_per_s: chunk.mb_per_s,
+        disk_end_mb_per_s: end.map(|e| e.mb_per_s),
+        fdatasync_p99_ms: p99,
+        ratio: round(run.produce.mb_per_s / limit.max(1e-9), 3),
         best_disk_mb_per_s: best,
         ratio_to_best: round(run.produce.mb_per_s / best.max(1e-9), 3),
     })
@@ -255,7 +277,7 @@ pub fn render(r: &Report) -> String {
         let vb = r.runs[0].spec.value_bytes;
         let _ = writeln!(
             s,
-            "\nThroughput ({} B values; MB = 10^6 B; \"÷ disk\" = produce MB/s ÷ disk MB/s at the chunk closest to the bytes per fdatasync):\n",
+            "\nThroughput ({} B values; MB = 10^6 B; \"÷ disk\" = produce MB/s ÷ the disk limit at the chunk size closest to the bytes per fdatasync, the better of start and end):\n",
             vb
         );
         let _ = writeln!(
@@ -381,4 +403,58 @@ pub fn render(r: &Report) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(chunk: usize, mb: f64) -> DiskResult {
+        DiskResult {
+            chunk_bytes: chunk,
+            seconds: 1.0,
+            syncs: 1,
+            mb_per_s: mb,
+            fdatasync: LatencySummary::default(),
+        }
+    }
+
+    #[test]
+    fn closest_chunk_is_nearest_in_log_scale() {
+        let d = [disk(16 << 10, 1.0), disk(64 << 10, 2.0), disk(1 << 20, 3.0)];
+        assert_eq!(
+            closest_chunk(&d, Some(20_000.0)).unwrap().chunk_bytes,
+            16 << 10
+        );
+        assert_eq!(
+            closest_chunk(&d, Some(300_000.0)).unwrap().chunk_bytes,
+            1 << 20
+        );
+        assert_eq!(
+            closest_chunk(&d, Some(200_000.0)).unwrap().chunk_bytes,
+            64 << 10
+        );
+        assert_eq!(closest_chunk(&d, None).unwrap().chunk_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1_000.0), "1,000");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+    }
+
+    #[test]
+    fn latency_summary_in_ms() {
+        let mut h = new_histogram();
+        for us in 1..=1000u64 {
+            h.record(us * 1000).unwrap();
+        }
+        let s = LatencySummary::from_micros(&h);
+        assert_eq!(s.count, 1000);
+        assert!((s.p50_ms - 500.0).abs() < 1.0, "{s:?}");
+        assert!((s.p99_ms - 990.0).abs() < 1.0, "{s:?}");
+        assert!((s.max_ms - 1000.0).abs() < 1.0, "{s:?}");
+    }
 }

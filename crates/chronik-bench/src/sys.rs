@@ -308,3 +308,44 @@ pub fn server_counters(
     c.avg_fsync_ms = (c.fsyncs > 0).then(|| round(c.fsync_seconds * 1e3 / c.fsyncs as f64, 3));
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_now_is_iso_8601() {
+        let t = utc_now();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(
+            t.starts_with("20") && t.ends_with('Z') && &t[10..11] == "T",
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn server_counters_from_prometheus_deltas() {
+        let before: HashMap<String, f64> = [
+            ("chronik_produce_bytes_total".to_string(), 1000.0),
+            ("chronik_requests_total{api=\"Produce\"}".to_string(), 1.0),
+        ]
+        .into();
+        let after: HashMap<String, f64> = [
+            ("chronik_produce_bytes_total".to_string(), 5000.0),
+            ("chronik_requests_total{api=\"Produce\"}".to_string(), 5.0),
+            ("chronik_fsync_duration_seconds_count".to_string(), 2.0),
+            ("chronik_fsync_duration_seconds_sum".to_string(), 0.004),
+        ]
+        .into();
+        let c = server_counters(&before, &after);
+        assert_eq!(c.produce_requests, 4);
+        assert_eq!(c.avg_produce_request_bytes, Some(1000.0));
+        assert_eq!(c.produce_bytes_per_fsync, Some(2000.0));
+        assert_eq!(c.avg_fsync_ms, Some(2.0));
+    }
+
+    #[test]
+    fn cpu_of_this_process_is_readable() {
+        assert!(proc_cpu_seconds("self").is_some());
+    }
+}

@@ -35,6 +35,12 @@ use crate::sys::{now_ns, round, scrape_metrics, server_counters, CpuSnap, CpuUse
 
 pub const HEADER_BYTES: usize = 24;
 const MAGIC: [u8; 4] = *b"CHRB";
+/// A warm-up message each producer sends (and waits for) before the start line; consumers skip
+/// it. It makes the start of the measurement independent of client start-up: the connection,
+/// and with idempotence the producer id, which librdkafka only asks for after a 500 ms timer.
+const WARMUP_MAGIC: [u8; 4] = *b"CHRW";
+/// Delivery opaque of the warm-up message (a real send time is never 0).
+const WARMUP_OPAQUE: usize = 0;
 const MB: f64 = 1e6;
 /// Errors kept per phase (the count is always complete).
 const MAX_ERRORS_KEPT: usize = 10;
@@ -108,10 +114,13 @@ pub struct ProduceResult {
 pub struct ConsumeResult {
     pub consumers: usize,
     pub consumed: u64,
+    /// Live: from the producers' start to the last message. Read-back: from the first message
+    /// to the last (the start-up is `first_message_s`).
     pub seconds: f64,
     pub msgs_per_s: f64,
     pub mb_per_s: f64,
-    /// Time from the start of the phase to the first message.
+    /// From the start of the phase (producers' start; read-back: every consumer assigned) to
+    /// the first message.
     pub first_message_s: Option<f64>,
     /// Live consumers only: (intended) send time to receipt by the consumer.
     pub end_to_end: Option<LatencySummary>,
@@ -183,9 +192,31 @@ impl Counters {
     }
 }
 
+/// Set when a `debug` librdkafka property was given: then every librdkafka log line is printed,
+/// not only warnings and errors.
+pub static CLIENT_DEBUG: AtomicBool = AtomicBool::new(false);
+
+/// A client configuration whose librdkafka log level lets warnings (and, with a `debug`
+/// property, everything) through: rdkafka otherwise derives it from the `log` crate, which this
+/// tool does not use, and librdkafka's warnings would be lost.
+fn client_config() -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set_log_level(if CLIENT_DEBUG.load(Relaxed) {
+        RDKafkaLogLevel::Debug
+    } else {
+        RDKafkaLogLevel::Warning
+    });
+    c
+}
+
 fn log_rdkafka(level: RDKafkaLogLevel, fac: &str, msg: &str) {
-    if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
-        eprintln!("  librdkafka {level:?} {fac}: {msg}");
+    if (level as i32) <= (RDKafkaLogLevel::Warning as i32) || CLIENT_DEBUG.load(Relaxed) {
+        let t = now_ns() / 1_000 % 100_000_000;
+        eprintln!(
+            "  {}.{:06} librdkafka {level:?} {fac}: {msg}",
+            t / 1_000_000,
+            t % 1_000_000
+        );
     }
 }
 
@@ -225,6 +256,12 @@ impl ProducerContext for ProducerCtx {
 
     fn delivery(&self, result: &DeliveryResult<'_>, sent_ns: usize) {
         let now = now_ns();
+        if sent_ns == WARMUP_OPAQUE {
+            if let Err((e, _)) = result {
+                self.counters.error(format!("warm-up message failed: {e}"));
+            }
+            return;
+        }
         match result {
             Ok(_) => {
                 self.counters.acked.fetch_add(1, Relaxed);
@@ -242,7 +279,7 @@ impl ProducerContext for ProducerCtx {
 }
 
 fn producer_config(spec: &Spec, env: &Env, i: usize) -> ClientConfig {
-    let mut c = ClientConfig::new();
+    let mut c = client_config();
     c.set("bootstrap.servers", &env.bootstrap)
         .set("client.id", format!("chronik-bench-p{i}"))
         .set("acks", &spec.acks)
@@ -303,8 +340,9 @@ fn run_producer(
         hist: Mutex::new(new_histogram()),
         batches: Mutex::new((0, 0)),
     };
-    // Create and connect before the start line, so that the measurement starts with a
-    // connected client. Every producer reaches both barriers, even after an error.
+    // Create, connect and deliver one warm-up message before the start line, so that the
+    // measurement starts with a ready client. Every producer reaches both barriers, even after
+    // an error.
     let created = producer_config(spec, env, i)
         .create_with_context::<_, BaseProducer<ProducerCtx>>(ctx)
         .context("cannot create the producer")
@@ -312,6 +350,15 @@ fn run_producer(
             p.client()
                 .fetch_metadata(Some(topic), Duration::from_secs(30))
                 .context("producer cannot fetch metadata")?;
+            let mut warm = [0u8; HEADER_BYTES];
+            warm[0..4].copy_from_slice(&WARMUP_MAGIC);
+            let record = BaseRecord::with_opaque_to(topic, WARMUP_OPAQUE)
+                .payload(&warm[..])
+                .partition((i % spec.partitions as usize) as i32);
+            p.send::<[u8], [u8]>(record)
+                .map_err(|(e, _)| anyhow!("warm-up send failed: {e}"))?;
+            p.flush(env.timeout)
+                .context("warm-up message not delivered")?;
             Ok(p)
         });
     if created.is_err() {
@@ -486,7 +533,7 @@ fn run_consumer(
     ready: mpsc::Sender<()>,
     measure_e2e: bool,
 ) -> Result<ConsumerOutcome> {
-    let mut cfg = ClientConfig::new();
+    let mut cfg = client_config();
     cfg.set("bootstrap.servers", &env.bootstrap)
         .set("client.id", format!("chronik-bench-c{c}"))
         .set("group.id", group_id)
@@ -502,6 +549,12 @@ fn run_consumer(
         })
         .context("cannot create the consumer")?;
     let parts = spec.partitions as usize;
+    // Learn the partitions' leader first: librdkafka assigned a partition whose leader it does
+    // not know yet retries the start offset lookup only after 500 ms, which would show up as a
+    // 0.5 s stall at the start of every end-to-end latency measurement.
+    consumer
+        .fetch_metadata(Some(topic), env.timeout)
+        .context("consumer cannot fetch metadata")?;
     if spec.group {
         consumer.subscribe(&[topic])?;
     } else {
@@ -566,6 +619,9 @@ fn run_consumer(
             let _ = ready.send(());
         }
         let payload = msg.payload().unwrap_or(&[]);
+        if payload.len() >= 4 && payload[0..4] == WARMUP_MAGIC {
+            continue;
+        }
         out.consumed += 1;
         out.bytes += payload.len() as u64;
         out.first_ns.get_or_insert(now);
@@ -718,7 +774,7 @@ fn summarize_consume(
 // ---------------------------------------------------------------------------------------------
 
 fn admin(env: &Env) -> Result<AdminClient<DefaultClientContext>> {
-    ClientConfig::new()
+    client_config()
         .set("bootstrap.servers", &env.bootstrap)
         .create()
         .context("cannot create the admin client")
@@ -807,6 +863,14 @@ fn progress(
         let ack_rate = (acked - prev_acked) as f64 / dt;
         let con_rate = consumed.saturating_sub(prev_consumed) as f64 / dt;
         let lag = counters.max_lag_ns.load(Relaxed);
+        if sent == 0 {
+            eprintln!(
+                "  [{label}] {:5.1} s  waiting for the consumers' partitions and the producers' connections",
+                now.duration_since(start).as_secs_f64()
+            );
+            prev_t = now;
+            continue;
+        }
         eprintln!(
             "  [{label}] {:5.1} s  acked {acked:>10} ({ack_rate:>9.0} msg/s {:7.1} MB/s)  consumed {consumed:>10} ({con_rate:>9.0} msg/s)  in flight {:>7}  failed {failed}{}",
             now.duration_since(start).as_secs_f64(),
@@ -959,7 +1023,15 @@ pub fn run(spec: &Spec, env: &Env) -> Result<RunResult> {
             server_read_back = Some(server_counters(a, b));
         }
         let errs = rb.errors.lock().map(|e| e.clone()).unwrap_or_default();
-        let r = summarize_consume(&outs, rb_start, acked, false, errs);
+        // Throughput from the first message to the last: the start-up (offset lookup, first
+        // fetch) is in first_message_s, not in the rate.
+        let first = outs
+            .iter()
+            .filter_map(|o| o.first_ns)
+            .min()
+            .unwrap_or(rb_start);
+        let mut r = summarize_consume(&outs, first, acked, false, errs);
+        r.first_message_s = Some(round(first.saturating_sub(rb_start) as f64 / 1e9, 3));
         eprintln!(
             "  read-back: {} msgs in {:.2} s: {:.0} msg/s {:.1} MB/s{}",
             r.consumed,

@@ -9,7 +9,10 @@ use crate::http::{self, HttpState};
 use anyhow::{Context, Result};
 use chronik_broker::{Broker, BrokerConfig};
 use chronik_storage::faults::FaultyFileSystem;
-use chronik_types::limits::{RECOVERY_POINT_CHECKPOINT_INTERVAL_MS, RETENTION_CHECK_INTERVAL_MS};
+use chronik_types::limits::{
+    COMPACTION_CHECK_INTERVAL_MS, RECOVERY_POINT_CHECKPOINT_INTERVAL_MS,
+    RETENTION_CHECK_INTERVAL_MS,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,6 +131,7 @@ async fn upkeep(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut checkpoint =
         tokio::time::interval(Duration::from_millis(RECOVERY_POINT_CHECKPOINT_INTERVAL_MS));
     let mut retention = tokio::time::interval(Duration::from_millis(RETENTION_CHECK_INTERVAL_MS));
+    let mut compaction = tokio::time::interval(Duration::from_millis(COMPACTION_CHECK_INTERVAL_MS));
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -135,6 +139,14 @@ async fn upkeep(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                 let b = Arc::clone(&broker);
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.write_checkpoints()).await {
                     tracing::warn!(error = %e, "writing checkpoints failed");
+                }
+            }
+            _ = compaction.tick() => {
+                let b = Arc::clone(&broker);
+                if let Ok(n) = tokio::task::spawn_blocking(move || b.compact_logs()).await {
+                    if n > 0 {
+                        tracing::info!(segments = n, "compacted segments");
+                    }
                 }
             }
             _ = retention.tick() => {

@@ -6,6 +6,9 @@ use chronik_types::limits::{
 };
 use std::collections::BTreeMap;
 
+/// Kafka's `delete.retention.ms` default (1 day).
+pub const DELETE_RETENTION_MS_DEFAULT: i64 = 24 * 60 * 60 * 1000;
+
 /// How record timestamps are set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampType {
@@ -235,6 +238,12 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     pub max_message_bytes: i32,
     pub timestamp_type: TimestampType,
+    /// `cleanup.policy` contains `delete`: old segments go by `retention.ms`/`retention.bytes`.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: only the latest record per key is kept.
+    pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long a tombstone is kept after compaction reaches it.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -246,6 +255,9 @@ impl Default for LogConfig {
             retention_bytes: RETENTION_BYTES_DEFAULT,
             max_message_bytes: MESSAGE_BYTES_DEFAULT,
             timestamp_type: TimestampType::CreateTime,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: DELETE_RETENTION_MS_DEFAULT,
         }
     }
 }
@@ -270,6 +282,12 @@ impl LogConfig {
         if overrides.get("message.timestamp.type").map(|s| s.trim()) == Some("LogAppendTime") {
             c.timestamp_type = TimestampType::LogAppendTime;
         }
+        if let Some(policy) = overrides.get("cleanup.policy") {
+            let has = |p: &str| policy.split(',').any(|v| v.trim() == p);
+            c.cleanup_delete = has("delete");
+            c.cleanup_compact = has("compact");
+        }
+        c.delete_retention_ms = long("delete.retention.ms", c.delete_retention_ms);
         c
     }
 }

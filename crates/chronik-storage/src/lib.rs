@@ -9,6 +9,7 @@
 //! - `log`: `PartitionLog`, the segments of one partition; append, read, retention.
 //! - `producer_state`: idempotent producers' sequence numbers per partition.
 //! - `check`: the offline check of a whole data directory.
+//! - `cleaner`: log compaction (`cleanup.policy=compact`), crash-safe by `.cleaned`/`.swap`.
 //! - `config`: topic configs (Kafka names, defaults, validation) and `LogConfig`.
 //! - `checkpoint`: recovery-point and log-start-offset checkpoint files.
 //! - `topic_store`: durable topic metadata (`topics.json`).
@@ -21,6 +22,7 @@
 pub mod batch;
 pub mod check;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod error;
 pub mod faults;

@@ -3,6 +3,7 @@
 //! consumer never sees a record that a crash could take back).
 
 use crate::batch::{self, BatchHeader};
+use crate::cleaner::{CleanInput, CleanedSegment, SWAP_SUFFIX};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{IoContext, StorageError};
 use crate::fs::{FileSystem, LogFile};
@@ -52,6 +53,8 @@ pub struct PartitionLog {
     high_watermark: Offset,
     offline: bool,
     producers: ProducerStateManager,
+    /// End of the closed segments at the last compaction (compaction runs when it grows).
+    compacted_upto: Offset,
 }
 
 fn list_segment_bases(dir: &Path) -> Result<Vec<Offset>, StorageError> {
@@ -99,6 +102,7 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<(Self, RecoveryReport), StorageError> {
         std::fs::create_dir_all(dir).at(dir)?;
+        crate::cleaner::recover_interrupted(dir)?;
         let bases = list_segment_bases(dir)?;
         // Segments from the one holding the recovery point onwards get a full CRC scan.
         let first_unflushed = bases
@@ -183,6 +187,7 @@ impl PartitionLog {
             high_watermark: log_end_offset,
             offline: false,
             producers,
+            compacted_upto: 0,
         };
         Ok((log, report))
     }
@@ -468,6 +473,9 @@ impl PartitionLog {
 
     /// Deletes old segments by `retention.ms` and `retention.bytes`; returns segments removed.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        if !self.config.cleanup_delete {
+            return Ok(0); // cleanup.policy=compact alone: nothing goes by time or size
+        }
         let mut new_start = self.log_start_offset;
         if self.config.retention_ms >= 0 {
             for seg in self.segments.values().rev().skip(1) {
@@ -500,6 +508,71 @@ impl PartitionLog {
         }
         self.log_start_offset = new_start.min(self.high_watermark);
         self.delete_segments_below_start()
+    }
+
+    /// What compaction would work on: the closed segments, if any of them is newer than the
+    /// last compaction. `None` when the topic is not compacted or nothing changed.
+    pub fn compaction_input(&self, now_ms: i64) -> Option<CleanInput> {
+        if !self.config.cleanup_compact || self.offline {
+            return None;
+        }
+        let active = self.segments.values().last()?;
+        let closed: Vec<&LogSegment> = self
+            .segments
+            .values()
+            .filter(|s| s.base_offset != active.base_offset)
+            .collect();
+        let closed_end = closed.last().map(|s| s.next_offset)?;
+        if closed_end <= self.compacted_upto {
+            return None;
+        }
+        Some(CleanInput {
+            dir: self.dir.clone(),
+            fs: Arc::clone(&self.fs),
+            segments: closed
+                .iter()
+                .map(|s| (s.base_offset, Arc::clone(s.log_file()), s.size_bytes()))
+                .collect(),
+            head: (Arc::clone(active.log_file()), active.size_bytes()),
+            closed_end,
+            delete_retention_ms: self.config.delete_retention_ms,
+            now_ms,
+        })
+    }
+
+    /// Swaps rewritten segments in (see `cleaner` for the crash-safe order). A segment that is
+    /// gone or became active since `input` was taken is skipped. Returns segments swapped.
+    pub fn install_cleaned(
+        &mut self,
+        input: &CleanInput,
+        cleaned: Vec<CleanedSegment>,
+        now_ms: i64,
+    ) -> Result<usize, StorageError> {
+        let active_base = self.active()?.base_offset;
+        let mut swapped = 0;
+        for c in cleaned {
+            if c.base_offset == active_base || !self.segments.contains_key(&c.base_offset) {
+                std::fs::remove_file(&c.cleaned_path).at(&c.cleaned_path)?;
+                continue;
+            }
+            let stem = crate::segment::file_stem(c.base_offset);
+            let swap = self.dir.join(format!("{stem}{SWAP_SUFFIX}"));
+            std::fs::rename(&c.cleaned_path, &swap).at(&swap)?;
+            crate::fsutil::sync_dir(&self.dir)?;
+            if let Some(old) = self.segments.remove(&c.base_offset) {
+                old.delete()?;
+            }
+            let log_path = self.dir.join(format!("{stem}{LOG_SUFFIX}"));
+            std::fs::rename(&swap, &log_path).at(&log_path)?;
+            crate::fsutil::sync_dir(&self.dir)?;
+            let (seg, _) =
+                LogSegment::open(self.fs.as_ref(), &self.dir, c.base_offset, false, now_ms)?;
+            self.segments.insert(c.base_offset, seg);
+            tracing::info!(segment = %log_path.display(), before = c.records_before, after = c.records_after, "compacted segment");
+            swapped += 1;
+        }
+        self.compacted_upto = self.compacted_upto.max(input.closed_end);
+        Ok(swapped)
     }
 
     /// Removes the whole log directory (topic deletion).
@@ -604,3 +677,7 @@ mod tests;
 #[cfg(test)]
 #[path = "tests/faults.rs"]
 mod fault_tests;
+
+#[cfg(test)]
+#[path = "tests/compaction.rs"]
+mod compaction_tests;

@@ -41,3 +41,5 @@ pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
 pub const RETENTION_CHECK_INTERVAL_MS: u64 = 30_000;
 /// How often the recovery-point checkpoint is written.
 pub const RECOVERY_POINT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
+/// How often compacted topics are checked for new closed segments (Kafka's `log.cleaner.backoff.ms`).
+pub const COMPACTION_CHECK_INTERVAL_MS: u64 = 15_000;
