@@ -9,14 +9,13 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const MULTI_GROUP_VERSION: i16 = 8;
 const LEADER_EPOCH_VERSION: i16 = 5;
 
-type Wanted = Option<Vec<(String, i32)>>;
 /// (partition, (offset, leader epoch, metadata)).
 type PartitionOffset = (i32, (i64, i32, String));
 
@@ -31,32 +30,23 @@ pub async fn handle(
             .groups
             .iter()
             .map(|g| {
-                let wanted: Wanted = g.topics.as_ref().map(|ts| {
-                    ts.iter()
-                        .flat_map(|t| {
-                            t.partition_indexes
-                                .iter()
-                                .map(|p| (t.name.0.to_string(), *p))
-                        })
-                        .collect()
-                });
-                let topics = by_topic(fetch(&coordinator, g.group_id.0.as_str(), &wanted))
+                let wanted = g
+                    .topics
+                    .as_ref()
+                    .map(|ts| partitions(ts.iter().map(|t| (&t.name, &t.partition_indexes))));
+                let topics = committed(&coordinator, g.group_id.0.as_str(), wanted)
                     .into_iter()
                     .map(|(name, parts)| {
+                        let parts = parts.into_iter().map(|(p, (offset, epoch, metadata))| {
+                            OffsetFetchResponsePartitions::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(epoch)
+                                .with_metadata(Some(str_bytes(metadata)))
+                        });
                         OffsetFetchResponseTopics::default()
                             .with_name(topic_name(&name))
-                            .with_partitions(
-                                parts
-                                    .into_iter()
-                                    .map(|(p, o)| {
-                                        OffsetFetchResponsePartitions::default()
-                                            .with_partition_index(p)
-                                            .with_committed_offset(o.0)
-                                            .with_committed_leader_epoch(o.1)
-                                            .with_metadata(Some(str_bytes(o.2)))
-                                    })
-                                    .collect(),
-                            )
+                            .with_partitions(parts.collect())
                     })
                     .collect();
                 OffsetFetchResponseGroup::default()
@@ -67,35 +57,26 @@ pub async fn handle(
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
     }
-    let wanted: Wanted = req.topics.as_ref().map(|ts| {
-        ts.iter()
-            .flat_map(|t| {
-                t.partition_indexes
-                    .iter()
-                    .map(|p| (t.name.0.to_string(), *p))
-            })
-            .collect()
-    });
-    let topics = by_topic(fetch(&coordinator, req.group_id.0.as_str(), &wanted))
+    let wanted = req
+        .topics
+        .as_ref()
+        .map(|ts| partitions(ts.iter().map(|t| (&t.name, &t.partition_indexes))));
+    let topics = committed(&coordinator, req.group_id.0.as_str(), wanted)
         .into_iter()
         .map(|(name, parts)| {
+            let parts = parts.into_iter().map(|(p, (offset, epoch, metadata))| {
+                let mut r = OffsetFetchResponsePartition::default()
+                    .with_partition_index(p)
+                    .with_committed_offset(offset)
+                    .with_metadata(Some(str_bytes(metadata)));
+                if version >= LEADER_EPOCH_VERSION {
+                    r.committed_leader_epoch = epoch;
+                }
+                r
+            });
             OffsetFetchResponseTopic::default()
                 .with_name(topic_name(&name))
-                .with_partitions(
-                    parts
-                        .into_iter()
-                        .map(|(p, o)| {
-                            let mut r = OffsetFetchResponsePartition::default()
-                                .with_partition_index(p)
-                                .with_committed_offset(o.0)
-                                .with_metadata(Some(str_bytes(o.2)));
-                            if version >= LEADER_EPOCH_VERSION {
-                                r.committed_leader_epoch = o.1;
-                            }
-                            r
-                        })
-                        .collect(),
-                )
+                .with_partitions(parts.collect())
         })
         .collect();
     OffsetFetchResponse::default()
@@ -103,8 +84,22 @@ pub async fn handle(
         .with_error_code(NONE)
 }
 
-fn fetch(c: &GroupCoordinator, group: &str, wanted: &Wanted) -> Vec<FetchedOffset> {
-    c.fetch_offsets(group, wanted.as_deref())
+/// The (topic, partition) pairs a request names.
+fn partitions<'a>(
+    topics: impl Iterator<Item = (&'a TopicName, &'a Vec<i32>)>,
+) -> Vec<(String, i32)> {
+    topics
+        .flat_map(|(name, ps)| ps.iter().map(move |p| (name.0.to_string(), *p)))
+        .collect()
+}
+
+/// Committed offsets of `group` for `wanted` (every partition when `None`), by topic.
+fn committed(
+    c: &GroupCoordinator,
+    group: &str,
+    wanted: Option<Vec<(String, i32)>>,
+) -> Vec<(String, Vec<PartitionOffset>)> {
+    by_topic(c.fetch_offsets(group, wanted.as_deref()))
 }
 
 /// (offset, leader epoch, metadata) per partition, grouped by topic in request order.
