@@ -51,6 +51,7 @@ fi
 # step, and the .venv shared with scripts/test.sh (kcat is not needed here).
 # shellcheck source=scripts/lib/setup.sh
 . "$ROOT/scripts/lib/setup.sh"
+SCRIPT_NAME=bench.sh
 setup_venv
 PY="$VENV/bin/python"
 
@@ -60,23 +61,6 @@ SERVER_LOG="$WORK/server.log"
 SERVER_PID=""
 SERVER_RC=0
 
-stop_server() {
-    # SIGTERM, then wait (bounded) for the clean shutdown; SIGKILL only if it never comes.
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID"
-        local rc=0
-        timeout 30 tail --pid="$SERVER_PID" -f /dev/null || {
-            echo "bench.sh: server did not stop within 30 s of SIGTERM; killing it" >&2
-            kill -KILL "$SERVER_PID" 2>/dev/null || true
-        }
-        wait "$SERVER_PID" 2>/dev/null || rc=$?
-        SERVER_RC=$rc
-        if [ "$rc" -ne 0 ]; then
-            echo "bench.sh: server exited with status $rc after SIGTERM" >&2
-        fi
-    fi
-    SERVER_PID=""
-}
 cleanup() {
     local rc=$?
     stop_server

@@ -61,3 +61,23 @@ setup_venv() {
         echo "$want" > "$STAMP"
     fi
 }
+
+# --- a benchmark's own server -----------------------------------------------------
+# stop_server: SIGTERM the server in $SERVER_PID, wait (bounded) for its clean shutdown, SIGKILL only
+# if it never comes; leaves its exit status in SERVER_RC. Messages name $SCRIPT_NAME.
+stop_server() {
+    if [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill -TERM "$SERVER_PID"
+        local rc=0
+        timeout 30 tail --pid="$SERVER_PID" -f /dev/null || {
+            echo "${SCRIPT_NAME:-script}: server did not stop within 30 s of SIGTERM; killing it" >&2
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        }
+        wait "$SERVER_PID" 2>/dev/null || rc=$?
+        SERVER_RC=$rc
+        if [ "$rc" -ne 0 ]; then
+            echo "${SCRIPT_NAME:-script}: server exited with status $rc after SIGTERM" >&2
+        fi
+    fi
+    SERVER_PID=""
+}

@@ -188,6 +188,19 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
 }
 
+/// Machine busy %, and in parentheses the part that neither this client nor the server used
+/// (other work on a shared machine).
+fn busy_cell(cpu: &crate::sys::CpuUse, nproc: usize) -> String {
+    match (cpu.machine_busy_pct, cpu.client_cores, cpu.server_cores) {
+        (Some(busy), Some(c), Some(s)) => {
+            let others = (busy - 100.0 * (c + s) / nproc.max(1) as f64).max(0.0);
+            format!("{busy:.0} ({others:.0})")
+        }
+        (Some(busy), _, _) => format!("{busy:.0}"),
+        _ => "-".into(),
+    }
+}
+
 fn load_cell(run: &RunResult) -> String {
     match run.spec.rate {
         None => "max".into(),
@@ -282,7 +295,7 @@ pub fn render(r: &Report) -> String {
         );
         let _ = writeln!(
             s,
-            "| topic | acks | idem | load | produced msg/s | MB/s | ÷ disk (chunk) | live consumed msg/s | read-back msg/s | read-back MB/s | B/fdatasync | server cores | client cores | machine busy % |"
+            "| topic | acks | idem | load | produced msg/s | MB/s | ÷ disk (chunk) | live consumed msg/s | read-back msg/s | read-back MB/s | B/fdatasync | server cores | client cores | machine busy % (others) |"
         );
         let _ = writeln!(
             s,
@@ -321,7 +334,7 @@ pub fn render(r: &Report) -> String {
                     .map_or_else(|| "-".into(), thousands),
                 opt(run.cpu.server_cores, 2),
                 opt(run.cpu.client_cores, 2),
-                opt(run.cpu.machine_busy_pct, 0),
+                busy_cell(&run.cpu, m.nproc),
             );
         }
         let _ = writeln!(
