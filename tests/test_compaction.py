@@ -44,3 +44,20 @@ def test_compaction_keeps_the_latest_value_per_key(server, topic_name):
         by_key[k] = (o, v)
     assert by_key == latest, "every key's latest value is kept at its original offset"
     assert "compacted segment" in server.log_text()
+
+
+def test_compacted_topic_refuses_records_without_a_key(server, topic_name):
+    ck_create_topic(server.bootstrap, topic_name, 1, {"cleanup.policy": "compact"})
+    p = ck.Producer({"bootstrap.servers": server.bootstrap, "linger.ms": 0,
+                     "message.timeout.ms": 5000, "retries": 0})
+    results = []
+    # Separate batches: Kafka refuses a whole batch that holds a keyless record.
+    p.produce(topic_name, value=b"no key", partition=0, on_delivery=lambda e, m: results.append(e))
+    p.flush(15)
+    p.produce(topic_name, key=b"k", value=b"keyed", partition=0, on_delivery=lambda e, m: results.append(e))
+    p.flush(15)
+    assert len(results) == 2
+    assert results[0] is not None and results[0].code() == ck.KafkaError.INVALID_RECORD, results[0]
+    assert results[1] is None
+    read = ck_read_all(server.bootstrap, topic_name, 1)[0]
+    assert [(k, v) for _, k, v in read] == [(b"k", b"keyed")]

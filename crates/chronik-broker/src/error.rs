@@ -73,9 +73,9 @@ fn storage_code(e: &StorageError) -> i16 {
             | BatchError::Truncated
             | BatchError::LengthMismatch { .. } => ResponseError::CorruptMessage,
             BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
-            BatchError::InvalidRecordCount | BatchError::NonZeroBaseOffset(_) => {
-                ResponseError::InvalidRecord
-            }
+            BatchError::InvalidRecordCount
+            | BatchError::NonZeroBaseOffset(_)
+            | BatchError::KeylessRecordForCompactedTopic => ResponseError::InvalidRecord,
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
         },
     };

@@ -198,6 +198,15 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> Option<()> {
     write_bytes(batch, CRC_AT, &crc.to_be_bytes())
 }
 
+/// Whether every record of a whole batch has a key (compacted topics refuse keyless records).
+/// Decompresses the batch if it is compressed.
+pub fn all_records_have_keys(batch: &[u8]) -> Result<bool, BatchError> {
+    let mut bytes = bytes::Bytes::copy_from_slice(batch);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
+        .map_err(|_| BatchError::InvalidRecordCount)?;
+    Ok(set.records.iter().all(|r| r.key.is_some()))
+}
+
 /// Reads a zig-zag varint (Kafka's record fields) at `*pos`, advancing it.
 fn read_varlong(buf: &[u8], pos: &mut usize) -> Option<i64> {
     let mut value: u64 = 0;

@@ -18,6 +18,8 @@ pub enum BatchError {
     InvalidRecordCount,
     #[error("record batch base offset must be 0 from a producer, got {0}")]
     NonZeroBaseOffset(Offset),
+    #[error("Compacted topic cannot accept message without key")]
+    KeylessRecordForCompactedTopic,
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: usize },
 }

@@ -79,8 +79,9 @@ fn append(
         );
     };
     let mut data = records.to_vec();
-    let max = p.with_log(|l| l.config().max_message_bytes);
-    let batches = match validate_producer_batches(&data, max) {
+    let (max, compacted) =
+        p.with_log(|l| (l.config().max_message_bytes, l.config().cleanup_compact));
+    let batches = match validate_producer_batches(&data, max, compacted) {
         Ok(b) => b,
         Err(e) => {
             metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
@@ -113,14 +114,16 @@ fn append(
     }
 }
 
-/// Checks what a producer sent: whole valid batches, base offset 0, within `max.message.bytes`.
+/// Checks what a producer sent: whole valid batches, base offset 0, within `max.message.bytes`,
+/// and for compacted topics a key on every record (Kafka refuses keyless records there).
 fn validate_producer_batches(
     data: &[u8],
     max_message_bytes: i32,
+    compacted: bool,
 ) -> Result<Vec<(usize, BatchHeader)>, BatchError> {
     let max = usize::try_from(max_message_bytes).unwrap_or(0);
     let batches = batch::split_and_validate(data)?;
-    for (_, h) in &batches {
+    for (pos, h) in &batches {
         if h.base_offset != 0 {
             return Err(BatchError::NonZeroBaseOffset(h.base_offset));
         }
@@ -129,6 +132,10 @@ fn validate_producer_batches(
                 size: h.size_bytes(),
                 max,
             });
+        }
+        let whole = data.get(*pos..*pos + h.size_bytes()).unwrap_or_default();
+        if compacted && !batch::all_records_have_keys(whole)? {
+            return Err(BatchError::KeylessRecordForCompactedTopic);
         }
         if h.records_count != h.last_offset_delta + 1 {
             return Err(BatchError::InvalidRecordCount);
