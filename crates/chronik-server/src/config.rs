@@ -29,7 +29,8 @@ pub struct Cli {
     /// Listen address for peer (Raft) traffic. Reserved for cluster mode; validated only.
     #[arg(long, env = "CHRONIK_RAFT_ADDR")]
     pub raft_addr: Option<String>,
-    /// A cluster peer as ID=HOST:PORT (repeatable). Reserved for cluster mode; validated only.
+    /// A cluster peer as ID=HOST:PORT (repeatable; also CHRONIK_PEERS, comma-separated).
+    /// Reserved for cluster mode; validated only.
     #[arg(long = "peer", env = "CHRONIK_PEER", value_delimiter = ',')]
     pub peers: Vec<String>,
     /// Partitions of auto-created topics (Kafka's num.partitions). [default: 1]
@@ -163,10 +164,22 @@ impl Config {
             .or(file.raft_addr)
             .map(|a| resolve("raft-addr", &a))
             .transpose()?;
-        let peer_list = if cli.peers.is_empty() {
-            file.peers.unwrap_or_default()
-        } else {
+        // `CHRONIK_PEER` (clap) or the plural `CHRONIK_PEERS`, both comma-separated.
+        let env_peers: Vec<String> = std::env::var("CHRONIK_PEERS")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let peer_list = if !cli.peers.is_empty() {
             cli.peers
+        } else if !env_peers.is_empty() {
+            env_peers
+        } else {
+            file.peers.unwrap_or_default()
         };
         let mut peers = Vec::new();
         for p in peer_list {
