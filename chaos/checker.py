@@ -7,7 +7,15 @@ not fail the run.  What each check means, precisely:
 
   lost              An acked send whose value is never observed by any read: no poll of any
                     consumer, including the final drain (manual assignment of every partition from
-                    offset 0 up to the high watermark after all faults were healed).
+                    offset 0 up to the high watermark after all faults were healed).  A send acked
+                    before an injected corruption (a "corruption" event) must have survived it:
+                    only the final drain's reads made after the last corruption count for it (a
+                    group member may return records it fetched before).
+  lost-to-injected-corruption
+                    Such a send, not read by that drain, whose acknowledged offset lies in the range
+                    the corruption destroyed: [the damaged batch, end of the log at the stop).  On a
+                    single node that is data loss by design (nothing to repair from): counted and
+                    shown, not a failure.  Anywhere else it is "lost".
   wrong-ack-offset  An acked send whose value is read, but never at the (partition, offset) its
                     delivery report gave.
   duplicate         One value read at two or more distinct (partition, offset).  Allowed
@@ -15,21 +23,38 @@ not fail the run.  What each check means, precisely:
                     own (retries enabled), and the send may have been retried: its lifetime overlaps
                     a fault or a window in which the client reported retries or a transport error.
                     Reading the same (partition, offset) twice (re-delivery) is not a duplicate.
+                    Also allowed: every copy but one was read at an offset a corruption destroyed,
+                    holding it before, and that copy was not the acknowledged one (the producer
+                    re-sent, after the restart, a message whose first copy the corruption removed).
   phantom           A value read that no producer ever sent.
   inconsistent-offset
                     One (partition, offset) read with two different values (by any consumers, at
-                    any times, including the drain).
+                    any times, including the drain).  Allowed (offset-reused-after-corruption) only
+                    at an offset a corruption destroyed, when all values but at most one are what
+                    the offset held before the corruption (as recorded from the segment, or
+                    acknowledged there before it): the log was cut there, and later writes reuse
+                    the offsets.  A value spelled by the corrupted bytes is never allowed.
+  corrupt-served    A record the corruption damaged was served: a value as the flipped bytes spell
+                    it was read, or the final drain (after the corruption) read a record of the
+                    damaged batch with its old value.
   nonmonotonic-poll Within one consumer, between two assignment changes (assign / revoke / lost
                     callbacks, or a seek), a partition's offset is not greater than the previous one
                     it returned (a rewind or a repeat without a rebalance).
   skipped-poll      Same scope: a partition's next offset is more than one past the previous one (or,
-                    after an assignment with known start positions, the first offset is not the
-                    start).  Chronik's logs have no gaps (no compaction, no transaction markers), so
-                    every skip is records the consumer never got.
+                    after an assignment with known start positions or a seek to a known offset, the
+                    first offset is not that one).  Chronik's logs have no gaps (no compaction, no
+                    transaction markers), so every skip is records the consumer never got.
+  offset-out-of-range
+                    A consumer's position was out of range (it reset explicitly: a seek event with
+                    reason offset-out-of-range) on a partition where no earlier corruption cut the
+                    log below that position: the server lost or hid records the consumer had.
   reorder           One producer's acked sends to one partition, taken in send order, have
                     decreasing offsets.  Allowed (reorder-allowed) only for a non-idempotent producer
                     with retries and more than one request in flight, when the earlier send (the one
-                    that landed later) may have been retried (as for duplicates).
+                    that landed later) may have been retried (as for duplicates).  Two sends are not
+                    compared when a corruption destroyed the earlier one's offset between their
+                    acks (later writes reuse the offsets); each log as it was before a corruption
+                    and the final one are checked.
   commit-backwards  One member, within one generation of its group, gets a commit acknowledged for a
                     partition with a lower offset than an earlier acknowledged commit of its own.
                     Across generations or members a lower commit is legal in Kafka (after a
@@ -50,10 +75,20 @@ not fail the run.  What each check means, precisely:
                     the group stopped reading in time (Kafka allows such zombies until they notice).
   drain-incomplete  The final drain did not reach the high watermark of every partition (or did not
                     run although the history requires it), so "lost" could not be decided.
+  acked-during-disk-fault
+                    A send invoked after the server's fault layer had fail_syncs or disk_full on,
+                    acknowledged before it was cleared ("disk_fault" event): its data was written
+                    after every fsync started failing (or could not be written at all), so it was
+                    acknowledged without being durable.
   server-failure    The harness saw the server misbehave: it did not become ready after a restart,
                     exited non-zero on SIGTERM, exited on its own, or logged a panic.
+  probe-failed      A "probe" event whose observed state is not the expected one: e.g. /health/ready
+                    not 503 while fsyncs fail, not 200 while the disk is full, `chronik-server check`
+                    not exiting 1 on a corrupted data dir (or not 0 on a clean one).
   no-progress       A producer got no send acknowledged at all, or a consumer group read nothing
                     although sends were acknowledged: a scenario that tests nothing must not pass.
+                    Also: after a disk fault that must heal without a restart (disk_fault with
+                    expect_resume), a producer that kept sending got none of those sends acked.
   malformed-history The history contradicts its own model (an outcome without a send, two outcomes
                     for one send, one value sent twice).  A harness bug, never a server one.
 """
@@ -70,24 +105,32 @@ from chaos.history import ASSIGNMENT_EVENTS, History, HistoryIndex, Send
 # Every kind, in report order, with a one-line description.
 KINDS: dict[str, str] = {
     "lost": "acked but never read",
+    "lost-to-injected-corruption": "acked in the range an injected corruption destroyed (by design)",
     "wrong-ack-offset": "read, but never at the offset it was acked with",
     "duplicate": "one value at several offsets",
-    "duplicate-allowed": "duplicate from a non-idempotent producer that may have retried",
+    "duplicate-allowed": "duplicate from a non-idempotent producer that may have retried, or a "
+                         "re-send of a copy a corruption destroyed",
     "phantom": "read a value nobody sent",
     "inconsistent-offset": "one offset read with different values",
+    "offset-reused-after-corruption": "an offset a corruption destroyed, reused by a later write",
+    "corrupt-served": "a record damaged by an injected corruption was served",
     "nonmonotonic-poll": "consumer went back without a rebalance",
     "skipped-poll": "consumer skipped offsets without a rebalance",
+    "offset-out-of-range": "a consumer's position fell beyond a log no corruption cut",
     "reorder": "one producer's sends out of order in a partition",
     "reorder-allowed": "reorder from a non-idempotent producer that may have retried",
     "commit-backwards": "a member's commits went backwards within one generation",
     "commit-regressed": "server returned a committed offset below the latest commit",
     "double-ownership": "one partition owned by two members in one generation",
     "drain-incomplete": "the final drain did not reach the high watermark",
+    "acked-during-disk-fault": "acked although written while fsyncs failed or the disk was full",
     "server-failure": "the server did not restart, exited uncleanly, or panicked",
+    "probe-failed": "the server's state contradicted what an injected fault implies",
     "no-progress": "the workload achieved nothing",
     "malformed-history": "harness bug: the history contradicts itself",
 }
-ALLOWED_KINDS = frozenset({"duplicate-allowed", "reorder-allowed"})
+ALLOWED_KINDS = frozenset({"duplicate-allowed", "reorder-allowed", "lost-to-injected-corruption",
+                           "offset-reused-after-corruption"})
 
 # Details of at most this many anomalies per kind are kept in a report (all are counted).
 MAX_DETAILS_PER_KIND = 50
@@ -183,13 +226,43 @@ def check_well_formed(h: History) -> list[Anomaly]:
     return [Anomaly("malformed-history", p) for p in h.index().problems]
 
 
+def _drain_reads_after(ix: HistoryIndex, t: float) -> set[str]:
+    drains = {name for name, c in ix.history.consumers.items() if c.kind == "drain"}
+    return {r.value for r in ix.reads if r.consumer in drains and r.t > t}
+
+
 def check_lost(h: History) -> list[Anomaly]:
     ix = h.index()
     read_values = {r.value for r in ix.reads}
     hw = _drain_high_watermarks(ix)
+    last_corruption = max((c["t"] for c in ix.corruptions), default=None)
+    survived = _drain_reads_after(ix, last_corruption) if last_corruption is not None else set()
     out = []
     for s in ix.sends.values():
-        if s.acked and s.value not in read_values:
+        if not s.acked:
+            continue
+        if last_corruption is not None and s.t_outcome < last_corruption:
+            if s.value in survived:
+                continue
+            c = ix.destroyed_by(s)
+            if c is not None:
+                out.append(Anomaly(
+                    "lost-to-injected-corruption",
+                    f"{s.value!r} from {s.producer} acked at {s.ack_partition}@{s.ack_offset}, in "
+                    f"[{c['first_offset']}, {c['end_offset']}) destroyed by the injected "
+                    f"corruption ({c['how']}) of {c['file']}",
+                    _send_ref(s) | {"corruption_t": c["t"]}))
+                continue
+            before = s.value in read_values
+            out.append(Anomaly(
+                "lost",
+                f"{s.value!r} from {s.producer} acked at {s.ack_partition}@{s.ack_offset}, outside "
+                f"every destroyed range, not read by the final drain after the injected corruption"
+                + (" (it was read before it)" if before else ""),
+                _send_ref(s) | {"beyond_high_watermark": s.ack_partition in hw
+                                and s.ack_offset >= hw[s.ack_partition],
+                                "read_before_corruption": before}))
+        elif s.value not in read_values:
             beyond = s.ack_partition in hw and s.ack_offset >= hw[s.ack_partition]
             out.append(Anomaly(
                 "lost",
@@ -218,6 +291,19 @@ def check_wrong_ack_offset(h: History) -> list[Anomaly]:
     return out
 
 
+def _destroyed_copies(ix: HistoryIndex, s: Send, positions: set[tuple[int, int]]) -> set:
+    """The positions of s's value that a corruption destroyed while holding it, except the one s
+    was acknowledged at (an acknowledged copy must not be re-sent by an idempotent producer)."""
+    out = set()
+    for p, o in positions:
+        if s.acked and (p, o) == (s.ack_partition, s.ack_offset):
+            continue
+        covering, olds = ix.destroyed_values(p, o)
+        if covering and s.value in olds:
+            out.add((p, o))
+    return out
+
+
 def check_duplicates(h: History) -> list[Anomaly]:
     ix = h.index()
     out = []
@@ -228,6 +314,15 @@ def check_duplicates(h: History) -> list[Anomaly]:
         if not sends:
             continue  # a phantom: reported by check_phantoms
         s = sends[0]
+        destroyed = _destroyed_copies(ix, s, positions)
+        if destroyed and len(positions - destroyed) <= 1:
+            out.append(Anomaly(
+                "duplicate-allowed",
+                f"{value!r} from {s.producer} read at {len(positions)} offsets {sorted(positions)} "
+                f"(its copies at {sorted(destroyed)} were destroyed by the injected corruption, "
+                f"and were not the acknowledged ones)",
+                _send_ref(s) | {"read_at": sorted(positions), "destroyed_copies": sorted(destroyed)}))
+            continue
         info = h.producers.get(s.producer)
         retried = ix.may_have_been_retried(s)
         allowed = info is not None and not info.idempotent and retried
@@ -255,13 +350,51 @@ def check_phantoms(h: History) -> list[Anomaly]:
 
 
 def check_inconsistent_offsets(h: History) -> list[Anomaly]:
+    ix = h.index()
+    corrupted = {c["corrupted_value"] for c in ix.corruptions if c.get("corrupted_value")}
     out = []
-    for (p, o), values in sorted(_values_by_position(h.index()).items()):
+    for (p, o), values in sorted(_values_by_position(ix).items()):
         if len(values) > 1:
             vs = {v: sorted(cs) for v, cs in sorted(values.items())}
+            covering, olds = ix.destroyed_values(p, o)
+            new = set(values) - olds
+            if covering and len(new) <= 1 and not new & corrupted:
+                out.append(Anomaly(
+                    "offset-reused-after-corruption",
+                    f"{p}@{o} read with {len(values)} values: {vs}; it held {sorted(olds)} before the "
+                    f"injected corruption destroyed it",
+                    {"partition": p, "offset": o, "values": vs, "old": sorted(olds)}))
+                continue
             out.append(Anomaly("inconsistent-offset",
                                f"{p}@{o} read with {len(values)} values: {vs}",
                                {"partition": p, "offset": o, "values": vs}))
+    return out
+
+
+def check_corrupt_served(h: History) -> list[Anomaly]:
+    ix = h.index()
+    out = []
+    drains = {name for name, c in h.consumers.items() if c.kind == "drain"}
+    for c in ix.corruptions:
+        bad = c.get("corrupted_value")
+        first, last = c.get("batch") or [c["first_offset"], c["first_offset"]]
+        held = {o: v for o, v in c.get("records") or [] if first <= o <= last and v is not None}
+        for r in ix.reads:
+            if bad is not None and r.value == bad:
+                out.append(Anomaly(
+                    "corrupt-served",
+                    f"{r.consumer} read {r.value!r} at {r.partition}@{r.offset}: the value as the "
+                    f"flipped byte in {c['file']} spells it",
+                    {"consumer": r.consumer, "partition": r.partition, "offset": r.offset,
+                     "value": r.value, "t": r.t}))
+            elif (r.consumer in drains and r.t > c["t"] and r.partition == c["partition"]
+                  and held.get(r.offset) == r.value):
+                out.append(Anomaly(
+                    "corrupt-served",
+                    f"the drain read {r.partition}@{r.offset} ({r.value!r}) from the batch "
+                    f"[{first}, {last}] damaged in {c['file']}",
+                    {"consumer": r.consumer, "partition": r.partition, "offset": r.offset,
+                     "value": r.value, "t": r.t}))
     return out
 
 
@@ -277,7 +410,10 @@ def check_poll_order(h: History) -> list[Anomaly]:
                 if kind == "assign":
                     last[c][p] = start - 1
         elif kind == "seek":
-            last[ev["consumer"]].pop(ev["partition"], None)
+            if ev.get("offset") is not None and ev["offset"] >= 0:
+                last[ev["consumer"]][ev["partition"]] = ev["offset"] - 1
+            else:
+                last[ev["consumer"]].pop(ev["partition"], None)
         elif kind == "poll":
             c = ev["consumer"]
             for p, o, v in ev["records"]:
@@ -311,18 +447,28 @@ def check_producer_order(h: History) -> list[Anomaly]:
         may_reorder = (info is not None and not info.idempotent and info.retries
                        and info.max_in_flight > 1)
         sends.sort(key=lambda s: s.idx)
-        top: Send | None = None  # the earlier send with the highest offset so far
-        for s in sends:
-            if top is not None and s.ack_offset < top.ack_offset:
-                allowed = may_reorder and ix.may_have_been_retried(top)
-                out.append(Anomaly(
-                    "reorder-allowed" if allowed else "reorder",
-                    f"{producer}: send #{s.idx} ({s.value!r}) acked at {p}@{s.ack_offset}, before "
-                    f"earlier send #{top.idx} ({top.value!r}) at {p}@{top.ack_offset}",
-                    {"producer": producer, "partition": p, "earlier": _send_ref(top),
-                     "later": _send_ref(s)}))
-            if top is None or s.ack_offset > top.ack_offset:
-                top = s
+        # The final log, and the log as it was just before each corruption of this partition.
+        destroyed = {(s.producer, s.idx): ix.destroyed_by(s) for s in sends} if ix.corruptions else {}
+        views = [[s for s in sends if destroyed.get((s.producer, s.idx)) is None]]
+        for c in ix.corruptions:
+            if c["partition"] == p:
+                views.append([s for s in sends if s.t_outcome < c["t"] and (
+                    (d := destroyed.get((s.producer, s.idx))) is None or d["t"] >= c["t"])])
+        seen: set[tuple[int, int]] = set()
+        for view in views:
+            top: Send | None = None  # the earlier send with the highest offset so far
+            for s in view:
+                if top is not None and s.ack_offset < top.ack_offset and (top.idx, s.idx) not in seen:
+                    seen.add((top.idx, s.idx))
+                    allowed = may_reorder and ix.may_have_been_retried(top)
+                    out.append(Anomaly(
+                        "reorder-allowed" if allowed else "reorder",
+                        f"{producer}: send #{s.idx} ({s.value!r}) acked at {p}@{s.ack_offset}, before "
+                        f"earlier send #{top.idx} ({top.value!r}) at {p}@{top.ack_offset}",
+                        {"producer": producer, "partition": p, "earlier": _send_ref(top),
+                         "later": _send_ref(s)}))
+                if top is None or s.ack_offset > top.ack_offset:
+                    top = s
     return out
 
 
@@ -441,6 +587,65 @@ def check_ownership(h: History) -> list[Anomaly]:
     return out
 
 
+def check_resets(h: History) -> list[Anomaly]:
+    ix = h.index()
+    out = []
+    for ev in h.events:
+        if ev["type"] != "seek" or ev.get("reason") != "offset-out-of-range":
+            continue
+        p, pos = ev["partition"], ev.get("position")
+        cut = [c for c in ix.corruptions if c["partition"] == p and c["t"] < ev["t"]
+               and pos is not None and pos > c["first_offset"]]
+        if not cut:
+            out.append(Anomaly(
+                "offset-out-of-range",
+                f"{ev['consumer']}: position {pos} of partition {p} out of range, but no injected "
+                f"corruption cut that log below it",
+                {"consumer": ev["consumer"], "partition": p, "position": pos,
+                 "error": ev.get("error"), "t": ev["t"]}))
+    return out
+
+
+def check_disk_faults(h: History) -> list[Anomaly]:
+    ix = h.index()
+    out = []
+    for ev in h.events:
+        if ev["type"] != "disk_fault":
+            continue
+        plan, t_on, t_off = ev.get("plan") or {}, ev["t_start"], ev["t"]
+        if plan.get("fail_syncs") or plan.get("disk_full"):
+            what = "fsyncs failed" if plan.get("fail_syncs") else "the disk was full"
+            for s in ix.sends.values():
+                if s.acked and s.t_invoke > t_on and s.t_outcome < t_off:
+                    out.append(Anomaly(
+                        "acked-during-disk-fault",
+                        f"{s.value!r} from {s.producer} sent {s.t_invoke - t_on:.3f} s after {what} "
+                        f"(plan {plan}) and acked at {s.ack_partition}@{s.ack_offset} "
+                        f"{t_off - s.t_outcome:.3f} s before it was cleared",
+                        _send_ref(s) | {"plan": plan, "fault_t_start": t_on, "fault_t": t_off}))
+        if ev.get("expect_resume"):
+            after: dict[str, list[Send]] = defaultdict(list)
+            for s in ix.sends.values():
+                if s.t_invoke > t_off:
+                    after[s.producer].append(s)
+            for producer, sends in sorted(after.items()):
+                if not any(s.acked for s in sends):
+                    out.append(Anomaly(
+                        "no-progress",
+                        f"producer {producer}: none of its {len(sends)} sends after the disk fault "
+                        f"{plan} was cleared was acked",
+                        {"producer": producer, "sends": len(sends), "plan": plan, "fault_t": t_off}))
+    return out
+
+
+def check_probes(h: History) -> list[Anomaly]:
+    return [Anomaly("probe-failed",
+                    f"node {ev['node']}: {ev['what']}: expected {ev['expected']}, observed "
+                    f"{ev['observed']}" + (f" ({ev['detail']})" if ev.get("detail") else ""),
+                    {k: ev.get(k) for k in ("node", "what", "expected", "observed", "detail", "t")})
+            for ev in h.events if ev["type"] == "probe" and ev["observed"] != ev["expected"]]
+
+
 def check_drain(h: History) -> list[Anomaly]:
     ix = h.index()
     out = []
@@ -493,13 +698,17 @@ CHECKS: list[Callable[[History], list[Anomaly]]] = [
     check_duplicates,
     check_phantoms,
     check_inconsistent_offsets,
+    check_corrupt_served,
     check_poll_order,
+    check_resets,
     check_producer_order,
     check_commit_order,
     check_commit_regressed,
     check_ownership,
     check_drain,
+    check_disk_faults,
     check_server,
+    check_probes,
     check_progress,
 ]
 
@@ -520,6 +729,8 @@ def stats(h: History) -> dict[str, Any]:
                                   and e.get("group") and (e.get("generation") is None
                                                           or e["generation"] < 0)),
         "faults": len(ix.fault_windows),
+        "corruptions": len(ix.corruptions),
+        "probes": sum(1 for e in h.events if e["type"] == "probe"),
     }
 
 

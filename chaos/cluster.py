@@ -2,8 +2,10 @@
 
 Today a scenario runs one node; Cluster already holds a list of nodes and faults pick a node, so a
 multi-node cluster (Raft, `--raft-addr` / `--peer`) only needs Node.command() to pass the peers and
-Cluster to wait for a leader.  Network-partition and disk faults will act on a Node too (its ports,
-its data dir).
+Cluster to wait for a leader.  Disk faults act on a Node: through the server's test-only fault
+layer (`--test-fault-injection true`, `PUT /test/faults`, see set_faults()) and on its data dir
+while it is stopped (check_data_dir() runs `chronik-server check`).  Network-partition faults will
+act on a Node too (its ports).
 
 Every process the chaos run starts is tied to it: spawn() runs children under
 `setpriv --pdeathsig KILL` (when available), so they get SIGKILL if the run dies, and the run keeps
@@ -126,13 +128,49 @@ class Node:
             return rc
         return None
 
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
     def ready(self) -> bool:
+        return self.ready_status() == 200
+
+    def ready_status(self) -> int | None:
+        """The status of GET /health/ready (200 ready, 503 not ready), None if unreachable."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health/ready",
-                                        timeout=1.0) as r:
-                return r.status == 200
+            with urllib.request.urlopen(f"{self.http_url}/health/ready", timeout=1.0) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
         except (OSError, urllib.error.URLError):
-            return False
+            return None
+
+    def set_faults(self, **plan) -> str:
+        """TEST ONLY: replace the active disk fault plan (fail_syncs, disk_full, torn_write_bytes,
+        sync_delay_ms; missing keys = off) through PUT /test/faults; needs the node started with
+        `--test-fault-injection true`.  Returns the plan as the server echoes it; raises on any
+        answer but 200.  A restarted process starts with an empty plan."""
+        query = "&".join(f"{k}={int(v)}" for k, v in plan.items())
+        req = urllib.request.Request(f"{self.http_url}/test/faults?{query}", method="PUT")
+        with urllib.request.urlopen(req, timeout=5.0) as r:
+            if r.status != 200:
+                raise RuntimeError(f"PUT /test/faults?{query}: HTTP {r.status}")
+            return r.read().decode(errors="replace").strip()
+
+    def check_data_dir(self, timeout: float = 120.0) -> subprocess.CompletedProcess:
+        """`chronik-server check --data-dir` on this (stopped) node's data dir."""
+        assert not self.running(), "check runs on a stopped node"
+        return subprocess.run([str(self.binary), "check", "--data-dir", str(self.data_dir)],
+                              capture_output=True, text=True, timeout=timeout,
+                              env=server_env(), stdin=subprocess.DEVNULL)
+
+    def log_since_last_start(self) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        mark = f"===== chaos: start #{self.starts} ====="
+        return text[text.rfind(mark):] if mark in text else text
 
     def log_mark(self, text: str) -> None:
         with open(self.log_path, "ab") as f:

@@ -6,13 +6,28 @@ retried).  Server misbehaviour seen while doing so (not ready after a restart, a
 SIGTERM) is recorded as a "server" event; the checker reports those as server-failure.
 
 Faults today (single node):
-  kill9   SIGKILL the node, stay down for a moment, restart it, wait until ready
-  pause   SIGSTOP the node for a few seconds, then SIGCONT
-  term    SIGTERM the node (clean shutdown expected: exit 0 within 30 s), restart it
+  kill9            SIGKILL the node, stay down for a moment, restart it, wait until ready
+  pause            SIGSTOP the node for a few seconds, then SIGCONT
+  term             SIGTERM the node (clean shutdown expected: exit 0 within 30 s), restart it
+Disk faults (the node runs with the test-only `--test-fault-injection true`; docs/design/disk-faults.md):
+  fsync-eio        every fsync fails (EIO) for a few seconds: the logs written to go offline for
+                   good (probe: /health/ready 503, during and after the disk recovered); then
+                   kill -9 (a SIGTERM could not flush) and restart, which re-reads the disk
+  disk-full        every write fails with ENOSPC (a random torn prefix lands first) for a few
+                   seconds, then space returns; no restart (probe: the node stays ready)
+  slow-disk        every fsync takes 50-200 ms longer for a while (latency only)
+  corrupt-segment  SIGTERM the node, then in one partition's active segment flip a byte inside a
+                   record value of a batch in the middle, or truncate the file inside that batch;
+                   `chronik-server check` must report it (probes: exit 0 before, exit 1 after);
+                   restart.  Everything from that batch to the end of the log is destroyed by
+                   design (single node: nothing to repair from): the "corruption" event records
+                   the range and what it held, and the checker accounts for it (chaos/checker.py)
+Disk-fault windows are recorded as "disk_fault" events (no write received while fail_syncs or
+disk_full was on may be acknowledged), the server states they imply as "probe" events.
 
 Adding a fault = a Fault subclass registered in FAULTS, with plan_params() drawing its parameters
-from the schedule's random generator (network partitions and disk faults will come this way, and
-will pick their nodes from a multi-node Cluster).
+from the schedule's random generator (network partitions will come this way, and will pick their
+nodes from a multi-node Cluster).  A fault that needs the fault layer sets needs_fault_layer.
 
 The schedule is a pure function of (seed, scenario, mode): plan() draws every fault's start time,
 kind, node and parameters up front, so printing the seed is enough to replay the same schedule
@@ -21,11 +36,13 @@ kind, node and parameters up front, so printing the seed is enough to replay the
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from chaos import segments
 from chaos.cluster import Cluster, Node, NodeNotReady
 
 Emit = Callable[..., None]   # emit(type, t=..., **fields): records a history event
@@ -33,6 +50,8 @@ Emit = Callable[..., None]   # emit(type, t=..., **fields): records a history ev
 
 class Fault:
     kind = ""
+    needs_fault_layer = False    # the node must run with --test-fault-injection true
+    cuts_logs = False            # may cut a log below consumers' positions (by design)
 
     def __init__(self, **params):
         self.params = params
@@ -41,11 +60,12 @@ class Fault:
     def plan_params(cls, rng: random.Random, mode: str) -> dict[str, Any]:
         return {}
 
-    def apply(self, node: Node, emit: Emit) -> None:
-        """Inject on node, heal, record the fault event (and server events)."""
+    def apply(self, node: Node, emit: Emit, ctx: dict[str, Any] | None = None) -> None:
+        """Inject on node, heal, record the fault event (and server events).  ctx describes the
+        workload (topic, partitions) for faults that act on its data."""
         t0 = time.monotonic()
         try:
-            self.inject_and_heal(node, emit)
+            self.inject_and_heal(node, emit, ctx or {})
         except NodeNotReady as e:
             emit("server", node=node.node_id, what="not-ready", detail=str(e))
             raise
@@ -53,7 +73,7 @@ class Fault:
             emit("fault", t=time.monotonic(), fault=self.kind, node=node.node_id, t_start=t0,
                  params=self.params)
 
-    def inject_and_heal(self, node: Node, emit: Emit) -> None:
+    def inject_and_heal(self, node: Node, emit: Emit, ctx: dict[str, Any]) -> None:
         raise NotImplementedError
 
 
@@ -64,7 +84,7 @@ class Kill9(Fault):
     def plan_params(cls, rng, mode):
         return {"down_s": round(rng.uniform(0.0, 1.5 if mode == "quick" else 3.0), 2)}
 
-    def inject_and_heal(self, node, emit):
+    def inject_and_heal(self, node, emit, ctx):
         node.kill9()
         time.sleep(self.params.get("down_s", 0.0))
         node.start()
@@ -77,7 +97,7 @@ class Pause(Fault):
     def plan_params(cls, rng, mode):
         return {"paused_s": round(rng.uniform(1.0, 7.0 if mode == "quick" else 10.0), 2)}
 
-    def inject_and_heal(self, node, emit):
+    def inject_and_heal(self, node, emit, ctx):
         node.pause()
         time.sleep(self.params.get("paused_s", 1.0))
         node.resume()
@@ -93,20 +113,235 @@ class TermRestart(Fault):
     def plan_params(cls, rng, mode):
         return {"down_s": round(rng.uniform(0.0, 1.0), 2)}
 
-    def inject_and_heal(self, node, emit):
-        t0 = time.monotonic()
-        rc = node.terminate()
-        if rc is None:
-            emit("server", node=node.node_id, what="stuck-on-sigterm",
-                 detail="did not exit within 30 s of SIGTERM; killed")
-        elif rc != 0:
-            emit("server", node=node.node_id, what="unclean-exit",
-                 detail=f"exited with {rc} on SIGTERM after {time.monotonic() - t0:.1f} s")
+    def inject_and_heal(self, node, emit, ctx):
+        stop_clean(node, emit)
         time.sleep(self.params.get("down_s", 0.0))
         node.start()
 
 
-FAULTS: dict[str, type[Fault]] = {f.kind: f for f in (Kill9, Pause, TermRestart)}
+def stop_clean(node: Node, emit: Emit) -> None:
+    """SIGTERM the node and wait; an exit code other than 0 is a server event."""
+    t0 = time.monotonic()
+    rc = node.terminate()
+    if rc is None:
+        emit("server", node=node.node_id, what="stuck-on-sigterm",
+             detail="did not exit within 30 s of SIGTERM; killed")
+    elif rc != 0:
+        emit("server", node=node.node_id, what="unclean-exit",
+             detail=f"exited with {rc} on SIGTERM after {time.monotonic() - t0:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# disk faults
+# ---------------------------------------------------------------------------------------------
+
+def _probe(emit: Emit, node: Node, what: str, expected: str, observed: str, detail: str = "") -> None:
+    emit("probe", node=node.node_id, what=what, expected=expected, observed=observed, detail=detail)
+
+
+def _readiness(status: int | None) -> str:
+    return {200: "ready", 503: "unready"}.get(status, f"status {status}")
+
+
+def _wait_status(node: Node, want: int, timeout: float) -> tuple[int | None, float]:
+    """Poll /health/ready until it answers `want` or timeout; (last status, seconds waited)."""
+    t0 = time.monotonic()
+    while True:
+        status = node.ready_status()
+        waited = time.monotonic() - t0
+        if status == want or waited >= timeout:
+            return status, waited
+        time.sleep(0.05)
+
+
+def _disk_fault_window(node: Node, emit: Emit, plan: dict[str, int], hold: Callable[[], None],
+                       expect_resume: bool) -> None:
+    """Set plan, run hold() while it is active, clear it; record the window as a disk_fault event
+    (t_start: the server had the plan, t: just before it was cleared)."""
+    node.set_faults(**plan)
+    t_on = time.monotonic()
+    try:
+        hold()
+    finally:
+        t_off = time.monotonic()
+        emit("disk_fault", t=t_off, node=node.node_id, t_start=t_on, plan=plan,
+             expect_resume=expect_resume)
+        node.set_faults()
+
+
+class FsyncEio(Fault):
+    """Every fsync fails: the logs written to go offline until the process restarts."""
+
+    kind = "fsync-eio"
+    needs_fault_layer = True
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"eio_s": round(rng.uniform(1.5, 4.0 if mode == "quick" else 8.0), 2),
+                "down_s": round(rng.uniform(0.0, 1.0), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        eio_s = self.params.get("eio_s", 2.0)
+
+        def hold():
+            t0 = time.monotonic()
+            status, waited = _wait_status(node, 503, max(eio_s, 5.0))
+            _probe(emit, node, "ready while fsyncs fail (a log went offline)", "unready",
+                   _readiness(status), f"after {waited:.2f} s of failing fsyncs")
+            time.sleep(max(0.0, eio_s - (time.monotonic() - t0)))
+
+        _disk_fault_window(node, emit, {"fail_syncs": 1}, hold, expect_resume=False)
+        # A failed fsync is never retried: the log stays offline although the disk is fine again.
+        time.sleep(0.3)
+        _probe(emit, node, "ready after the disk recovered, before a restart", "unready",
+               _readiness(node.ready_status()), "a failed fsync is never retried")
+        # SIGTERM could not flush the offline logs: kill -9, restart (with an empty fault plan).
+        node.kill9()
+        time.sleep(self.params.get("down_s", 0.0))
+        node.start()
+
+
+class DiskFull(Fault):
+    """Every write fails with ENOSPC, after a torn prefix of torn_write_bytes landed."""
+
+    kind = "disk-full"
+    needs_fault_layer = True
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        torn = rng.choice([0, rng.randint(1, 61), rng.randint(62, 5000)])
+        return {"full_s": round(rng.uniform(1.0, 4.0 if mode == "quick" else 8.0), 2),
+                "torn_write_bytes": torn}
+
+    def inject_and_heal(self, node, emit, ctx):
+        full_s = self.params.get("full_s", 2.0)
+
+        def hold():
+            time.sleep(full_s / 2)
+            _probe(emit, node, "ready while the disk is full (the log stays online)", "ready",
+                   _readiness(node.ready_status()), f"{full_s / 2:.2f} s into the fault")
+            time.sleep(full_s / 2)
+
+        _disk_fault_window(node, emit, {"disk_full": 1,
+                                        "torn_write_bytes": self.params.get("torn_write_bytes", 0)},
+                           hold, expect_resume=True)
+        status, waited = _wait_status(node, 200, 5.0)
+        _probe(emit, node, "ready once the disk has space again", "ready", _readiness(status),
+               f"within {waited:.2f} s")
+
+
+class SlowDisk(Fault):
+    """Every fsync takes sync_delay_ms longer."""
+
+    kind = "slow-disk"
+    needs_fault_layer = True
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"slow_s": round(rng.uniform(2.0, 5.0 if mode == "quick" else 15.0), 2),
+                "sync_delay_ms": rng.randint(50, 200)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        slow_s = self.params.get("slow_s", 3.0)
+
+        def hold():
+            time.sleep(slow_s / 2)
+            _probe(emit, node, "ready while fsyncs are slow", "ready",
+                   _readiness(node.ready_status()), f"{slow_s / 2:.2f} s into the fault")
+            time.sleep(slow_s / 2)
+
+        _disk_fault_window(node, emit, {"sync_delay_ms": self.params.get("sync_delay_ms", 100)},
+                           hold, expect_resume=True)
+
+
+class CorruptSegment(Fault):
+    """Stop the node, damage one partition's active segment in the middle, check, restart."""
+
+    kind = "corrupt-segment"
+    cuts_logs = True
+    MIN_BATCHES = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"how": rng.choice(["flip", "truncate"]),
+                "partition_draw": round(rng.random(), 4),
+                "where": round(rng.uniform(0.25, 0.75), 4),
+                "down_s": round(rng.uniform(0.0, 0.5), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        topic, partitions = ctx["topic"], ctx["partitions"]
+        rng = random.Random(repr(sorted(self.params.items())))
+        stop_clean(node, emit)
+        check = node.check_data_dir()
+        _probe(emit, node, "check of the data dir before the corruption", "exit 0",
+               f"exit {check.returncode}", _first_lines(check.stdout + check.stderr))
+
+        first_choice = int(self.params.get("partition_draw", 0.0) * partitions) % partitions
+        for p in [(first_choice + i) % partitions for i in range(partitions)]:
+            seg = segments.active_segment(node.data_dir, topic, p)
+            if seg is None:
+                continue
+            data = seg.read_bytes()
+            batches = segments.parse_segment(data)
+            if len(batches) >= self.MIN_BATCHES and not any(b.compressed for b in batches):
+                break
+        else:
+            raise RuntimeError(f"corrupt-segment: no partition of {topic} has "
+                               f"{self.MIN_BATCHES} uncompressed batches in its active segment")
+
+        # A batch in the middle: never the first (something before it survives) nor the last.
+        i = min(max(1, int(self.params.get("where", 0.5) * len(batches))), len(batches) - 2)
+        victim = batches[i]
+        destroyed = batches[i:]
+        records = [[r.offset, None if r.value is None else r.value.decode("utf-8", "replace")]
+                   for b in destroyed for r in b.records]
+        how = self.params.get("how", "flip")
+        event = dict(node=node.node_id, topic=topic, partition=p, how=how, file=str(seg),
+                     batch=[victim.base_offset, victim.last_offset],
+                     first_offset=victim.base_offset, end_offset=destroyed[-1].last_offset + 1,
+                     records=records, corrupted_value=None)
+        if how == "flip":
+            candidates = [r for r in victim.records if r.value]
+            if not candidates:
+                raise RuntimeError(f"corrupt-segment: batch at {seg}:{victim.pos} has no value")
+            rec = rng.choice(candidates)
+            # An ASCII byte of the value, XOR 0x20: still valid UTF-8, a value nobody sent.
+            k = rng.randrange(min(len(rec.value), 8))
+            at = rec.value_pos + k
+            corrupted = bytearray(rec.value)
+            corrupted[k] ^= 0x20
+            with open(seg, "r+b") as f:
+                f.seek(at)
+                f.write(bytes([data[at] ^ 0x20]))
+                f.flush()
+                os.fsync(f.fileno())
+            event.update(position=at, offset=rec.offset,
+                         corrupted_value=bytes(corrupted).decode("utf-8", "replace"))
+        else:
+            at = victim.pos + 1 + rng.randrange(victim.size - 1)   # inside the batch
+            os.truncate(seg, at)
+            event.update(position=at, offset=victim.base_offset)
+        emit("corruption", **event)
+
+        check = node.check_data_dir()
+        out = check.stdout + check.stderr
+        _probe(emit, node, "check of the data dir after the corruption",
+               "exit 1, names the segment",
+               f"exit {check.returncode}, {'names' if str(seg) in out else 'does not name'} "
+               f"the segment", _first_lines(out))
+        time.sleep(self.params.get("down_s", 0.0))
+        node.start()
+        cut = [line for line in node.log_since_last_start().splitlines() if str(seg) in line]
+        _probe(emit, node, "start-up after the corruption logs the cut with the segment's path",
+               "logged", "logged" if cut else "not logged", _first_lines("\n".join(cut), 2))
+
+
+def _first_lines(text: str, n: int = 3) -> str:
+    return " | ".join(text.strip().splitlines()[:n])
+
+
+FAULTS: dict[str, type[Fault]] = {f.kind: f for f in (Kill9, Pause, TermRestart, FsyncEio, DiskFull,
+                                                      SlowDisk, CorruptSegment)}
 
 
 @dataclass
@@ -139,7 +374,8 @@ def plan(seed: int, scenario: str, kinds: list[str], count: int, start_s: float,
 
 
 def run_schedule(planned: list[PlannedFault], cluster: Cluster, emit: Emit, t_load: float,
-                 end_s: float, log: Callable[[str], None]) -> None:
+                 end_s: float, log: Callable[[str], None],
+                 ctx: dict[str, Any] | None = None) -> None:
     """Apply the planned faults at their times (a fault starts no earlier than planned, and after
     the previous one healed); until end_s, also watch for nodes that exit on their own (recorded
     as server-failure and restarted so the run can go on)."""
@@ -156,7 +392,7 @@ def run_schedule(planned: list[PlannedFault], cluster: Cluster, emit: Emit, t_lo
         if queue and now >= queue[0].at_s:
             f = queue.pop(0)
             log(f"fault {f.describe()}")
-            FAULTS[f.kind](**f.params).apply(cluster.nodes[f.node_index], emit)
+            FAULTS[f.kind](**f.params).apply(cluster.nodes[f.node_index], emit, ctx)
             continue
         if not queue and now >= end_s:
             return

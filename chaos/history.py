@@ -17,8 +17,9 @@ Event types ("type" field) and their fields:
   fail       producer, idx, error                 delivery report: error (or the send call raised)
   unknown    producer, idx, reason                no outcome before the producer was closed
   retry      producer, t_start                    the client reported retries within [t_start, t]
-  client_error  client, error                     an error a client reported outside a delivery
-                                                  report (transport errors, consumer errors)
+  client_error  client, error, [fatal]            an error a client reported outside a delivery
+                                                  report (transport errors, consumer errors);
+                                                  fatal: the producer instance was replaced
   assign / revoke / lost
              consumer, group, member, generation, partitions, assignment, [positions]
                                                   a rebalance callback (or a manual assign()):
@@ -28,7 +29,12 @@ Event types ("type" field) and their fields:
                                                   when unknown); positions = [[p, start_offset]]
                                                   when the consumer starts at known offsets
   poll       consumer, records [[p, o, value]...] records one poll returned, in order
-  seek       consumer, partition, offset          the consumer moved its position on purpose
+  seek       consumer, partition, offset, [reason, position, error]
+                                                  the consumer moved its position on purpose;
+                                                  offset >= 0: its next record there; reason
+                                                  "offset-out-of-range" / "no-committed-offset":
+                                                  an explicit reset (instead of librdkafka's
+                                                  silent auto.offset.reset) from position
   commit     consumer, group, member, generation, offsets [[p, next_offset]...], t_invoke, ok, error
                                                   a synchronous offset commit and its result
   committed  group, offsets [[p, offset]...], t_invoke
@@ -37,6 +43,24 @@ Event types ("type" field) and their fields:
   fault      fault, node, t_start, params         a fault injected at t_start and healed at t
   server     node, what, detail                   the server misbehaved in a way the harness saw
                                                   (did not become ready, unclean exit, panic)
+  probe      node, what, expected, observed, detail
+                                                  the harness checked a server state a fault
+                                                  implies (e.g. /health/ready 503 while a log is
+                                                  offline, `chronik-server check` exit status)
+  disk_fault node, plan {fail_syncs, disk_full, torn_write_bytes, sync_delay_ms}, t_start,
+             expect_resume                        the server's fault layer had this plan from
+                                                  t_start (the PUT had returned) to t (just before
+                                                  it was cleared or the node killed)
+  corruption node, topic, partition, how ("flip" | "truncate"), file, position, offset, batch
+             [first, last], first_offset, end_offset, records [[offset, value]...], corrupted_value
+                                                  bytes of a stopped node's segment were changed
+                                                  at t: a byte of the value of the record at
+                                                  `offset` flipped (corrupted_value: that value as
+                                                  the bytes now spell it), or the file truncated
+                                                  inside the batch `batch`.  Offsets [first_offset,
+                                                  end_offset) (that batch to the end of the log)
+                                                  are destroyed by design; records: what they held
+                                                  before (value None if unreadable)
   drain      consumer, high_watermarks [[p, hw]...], positions [[p, next]...], complete, error
                                                   the final drain finished (its records are the
                                                   consumer's poll events)
@@ -178,8 +202,9 @@ class History:
     def poll(self, consumer: str, records: list[tuple[int, int, str]], t: float | None = None) -> dict:
         return self.add("poll", t, consumer=consumer, records=[list(r) for r in records])
 
-    def seek(self, consumer: str, partition: int, offset: int, t: float | None = None) -> dict:
-        return self.add("seek", t, consumer=consumer, partition=partition, offset=offset)
+    def seek(self, consumer: str, partition: int, offset: int, t: float | None = None,
+             **extra) -> dict:
+        return self.add("seek", t, consumer=consumer, partition=partition, offset=offset, **extra)
 
     def assignment(self, kind: str, consumer: str, partitions: list[int], *,
                    assignment: list[int] | None = None, group: str | None = None,
@@ -215,6 +240,29 @@ class History:
 
     def server(self, node: Any, what: str, detail: str = "", t: float | None = None) -> dict:
         return self.add("server", t, node=node, what=what, detail=detail)
+
+    def probe(self, node: Any, what: str, expected: str, observed: str, detail: str = "",
+              t: float | None = None) -> dict:
+        return self.add("probe", t, node=node, what=what, expected=expected, observed=observed,
+                        detail=detail)
+
+    def disk_fault(self, node: Any, t_start: float | None = None, t: float | None = None,
+                   expect_resume: bool = False, **plan) -> dict:
+        t_start = self._t(t_start)
+        return self.add("disk_fault", t, node=node, t_start=t_start, plan=plan,
+                        expect_resume=expect_resume)
+
+    def corruption(self, partition: int, first_offset: int, end_offset: int,
+                   records: list[tuple[int, str | None]] | None = None, *, how: str = "flip",
+                   batch: tuple[int, int] | None = None, offset: int | None = None,
+                   corrupted_value: str | None = None, node: Any = 1, topic: str = "t",
+                   file: str = "", position: int = 0, t: float | None = None) -> dict:
+        batch = list(batch) if batch is not None else [first_offset, first_offset]
+        return self.add("corruption", t, node=node, topic=topic, partition=partition, how=how,
+                        file=file, position=position,
+                        offset=first_offset if offset is None else offset, batch=batch,
+                        first_offset=first_offset, end_offset=end_offset,
+                        records=[list(r) for r in records or []], corrupted_value=corrupted_value)
 
     def drain(self, consumer: str, high_watermarks: dict[int, int], positions: dict[int, int],
               complete: bool, error: str | None = None, t: float | None = None) -> dict:
@@ -282,6 +330,9 @@ class HistoryIndex:
         self.fault_windows: list[tuple[float, float]] = []
         self.retry_windows: dict[str, list[tuple[float, float]]] = {}
         self.drains: list[dict[str, Any]] = []
+        self.corruptions: list[dict[str, Any]] = []
+        self._acked_at: dict[tuple[int, int], list[Send]] | None = None
+        self._recorded: dict[int, dict[int, str]] = {}
         for ev in h.events:
             kind = ev["type"]
             if kind == "send":
@@ -321,11 +372,48 @@ class HistoryIndex:
                 self.retry_windows.setdefault(ev["client"], []).append((ev["t"], ev["t"]))
             elif kind == "drain":
                 self.drains.append(ev)
+            elif kind == "corruption":
+                self.corruptions.append(ev)
         for value, sends in self.sends_by_value.items():
             if len(sends) > 1:
                 self.problems.append(
                     f"value {value!r} sent {len(sends)} times "
                     f"({[(s.producer, s.idx) for s in sends]}); values must be unique")
+
+    def destroyed_by(self, s: Send) -> dict[str, Any] | None:
+        """The first corruption that destroyed s's acknowledged copy: one on its partition, after
+        the ack, whose destroyed range holds the acknowledged offset."""
+        if not s.acked or s.t_outcome is None:
+            return None
+        for c in self.corruptions:
+            if (c["partition"] == s.ack_partition and c["first_offset"] <= s.ack_offset < c["end_offset"]
+                    and s.t_outcome < c["t"]):
+                return c
+        return None
+
+    def destroyed_values(self, partition: int, offset: int) -> tuple[list[dict[str, Any]], set[str]]:
+        """The corruptions whose destroyed range holds (partition, offset), and the values the
+        offset held before each of them: as recorded from the segment, or else the value of a send
+        acknowledged there before it."""
+        covering = [c for c in self.corruptions if c["partition"] == partition
+                    and c["first_offset"] <= offset < c["end_offset"]]
+        if not covering:
+            return [], set()
+        if self._acked_at is None:
+            self._acked_at = {}
+            for s in self.sends.values():
+                if s.acked:
+                    self._acked_at.setdefault((s.ack_partition, s.ack_offset), []).append(s)
+        olds: set[str] = set()
+        for c in covering:
+            key = id(c)
+            if key not in self._recorded:
+                self._recorded[key] = {o: v for o, v in c.get("records") or [] if v is not None}
+            if offset in self._recorded[key]:
+                olds.add(self._recorded[key][offset])
+            olds.update(s.value for s in self._acked_at.get((partition, offset), [])
+                        if s.t_outcome < c["t"])
+        return covering, olds
 
     def may_have_been_retried(self, s: Send) -> bool:
         """Could the client have sent s more than once?  Only if its producer retries, and its

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
                    help="short runs, about 2 minutes for the default scenarios (default)")
     g.add_argument("--long", dest="mode", action="store_const", const="long",
-                   help="long runs with many more faults (10+ minutes)")
+                   help="long runs with many more faults (20+ minutes)")
     ap.add_argument("--seed", type=int, help="seed of the fault schedules (default: random, printed)")
     ap.add_argument("--out", default=str(ROOT / "target" / "chaos"),
                     help="where failed histories go (default target/chaos)")

@@ -9,6 +9,9 @@ Every scenario:
         ck-acks1    confluent-kafka, not idempotent, acks=1, retries on (librdkafka's default)
         kp-default  kafka-python with its defaults (idempotent, acks=all)
   3. runs the seeded fault schedule for the load duration (faults in a window after a warm-up);
+     a scenario with disk faults runs the server with its test-only fault layer
+     (--test-fault-injection true); one with corruptions makes the consumers reset offsets
+     explicitly (recorded seeks) instead of librdkafka's silent auto.offset.reset;
   4. heals every fault, stops the producers (final flush: unanswered sends become unknown), waits
      for the group to commit up to the high watermarks, stops the consumers, reads the committed
      offsets back, drains every partition from offset 0 with manual assignment, and stops the
@@ -77,9 +80,20 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              ("term",), {"quick": 2, "long": 8}),
     Scenario("mixed", "a seeded mix of kill -9, pause and SIGTERM restarts",
              ("kill9", "pause", "term"), {"quick": 3, "long": 14}),
+    Scenario("fsync-eio", "every fsync fails (EIO) for seconds under load: logs go offline, node "
+             "unready; kill -9, restart", ("fsync-eio",), {"quick": 1, "long": 5}),
+    Scenario("disk-full", "every write fails (ENOSPC, torn prefix) for seconds under load, then "
+             "space returns", ("disk-full",), {"quick": 2, "long": 8}),
+    Scenario("slow-disk", "fsyncs 50-200 ms slower for seconds under load",
+             ("slow-disk",), {"quick": 1, "long": 4}),
+    Scenario("corrupt-segment", "SIGTERM, flip a byte in (or truncate) a batch mid-segment, check, "
+             "restart: the rest of that log is lost by design", ("corrupt-segment",),
+             {"quick": 1, "long": 3}),
 ]}
-DEFAULT = {"quick": ["baseline", "kill9-repeated", "pause", "rolling-restart"],
-           "long": ["baseline", "kill9-repeated", "pause", "rolling-restart", "mixed"]}
+DEFAULT = {"quick": ["baseline", "kill9-repeated", "pause", "rolling-restart", "fsync-eio",
+                     "corrupt-segment"],
+           "long": ["baseline", "kill9-repeated", "pause", "rolling-restart", "mixed", "fsync-eio",
+                    "disk-full", "slow-disk", "corrupt-segment"]}
 
 
 def resolve(name: str) -> Scenario:
@@ -194,17 +208,25 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
     # A private copy of the binary: a rebuild during the run changes nothing here.
     private = workdir / "chronik-server"
     shutil.copy2(binary, private)
-    cluster = Cluster(workdir, private, 1, ["--group-initial-rebalance-delay-ms", "0"])
+    server_args = ["--group-initial-rebalance-delay-ms", "0"]
+    if any(faults.FAULTS[k].needs_fault_layer for k in sc.faults):
+        server_args += ["--test-fault-injection", "true"]
+    h.meta["server_args"] = server_args
+    cluster = Cluster(workdir, private, 1, server_args)
     procs = Procs(workdir)
     consumers = ["ck-group-1", "ck-group-2"]
     producers = producer_configs()
     for c in consumers:
         h.add_consumer(c, "confluent-kafka", kind="group", group=GROUP)
     h.add_consumer("drain", "confluent-kafka", kind="drain")
+    # A corruption cuts a log below the consumers' positions: they then reset explicitly (a seek
+    # event) rather than silently (auto.offset.reset), so the checker sees every rewind.
+    reset = "seek" if any(faults.FAULTS[k].cuts_logs for k in sc.faults) else "auto"
+    h.meta["consumer_reset"] = reset
     try:
         try:
             _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit,
-                 harness_error, log)
+                 harness_error, log, reset)
         except NodeNotReady as e:
             emit("server", node=1, what="not-ready", detail=str(e))
         except Exception as e:  # noqa: BLE001 - anything else is a harness problem: report, go on
@@ -220,19 +242,20 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
 
 
 def _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit, harness_error,
-         log) -> None:
+         log, reset) -> None:
     cluster.start()
     create_topic(cluster.bootstrap, topic, PARTITIONS)
     common = {"bootstrap": cluster.bootstrap, "topic": topic, "partitions": PARTITIONS,
               "max_s": mode.duration_s + 300}
     for c in consumers:
-        procs.start("consumer", dict(common, name=c, group=GROUP))
+        procs.start("consumer", dict(common, name=c, group=GROUP, reset=reset))
     for p in producers:
         procs.start("producer", dict(common, **p, tag=tag, rate=mode.rate, flush_s=mode.flush_s))
     t_load = time.monotonic()
     emit("note", text=f"load started; planned faults: {[f.describe() for f in planned]}")
     try:
-        faults.run_schedule(planned, cluster, emit, t_load, mode.duration_s, log)
+        faults.run_schedule(planned, cluster, emit, t_load, mode.duration_s, log,
+                            {"topic": topic, "partitions": PARTITIONS})
     except NodeNotReady as e:
         log(f"server did not come back: {e}")
     emit("note", text="load phase over; healing")

@@ -16,10 +16,14 @@ sending, flushes for config["flush_s"], and records every send without a deliver
 as unknown; reports arriving later are ignored.  The first line is a "producer_info" event with
 the client's effective settings (idempotence, acks, retries, max in flight).  confluent-kafka
 producers also record "retry" windows from librdkafka statistics (txretries / req_timeouts
-growing between two statistics callbacks) and transport errors as "client_error".
+growing between two statistics callbacks) and transport errors as "client_error".  A fatal
+librdkafka error (an idempotent producer whose sequence numbers a log cut desynchronised) is
+recorded as a client_error with fatal=true, and the producer is replaced by a new instance, as an
+application would do; what the old instance still held fails (purged) or becomes unknown.
 
 Group consumers (confluent-kafka) subscribe, commit synchronously the offsets of every polled batch
-(auto commit off), and record assign / revoke / lost callbacks with the member id and generation
+(auto commit off; with config["reset"] = "seek" offsets are never reset silently: see
+reset_to_log_start), and record assign / revoke / lost callbacks with the member id and generation
 read from consumer_group_metadata(): librdkafka does not expose the generation otherwise, but its
 serialised group metadata ("CGMDv2:" + native int32 generation + group id + member id) holds it.
 The generation is read in the callback; librdkafka does not start another join before the
@@ -125,6 +129,7 @@ def run_confluent_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
     }
     conf.update(cfg.get("conf", {}))
     producer = ck.Producer(conf)
+    retired = []   # producers replaced after a fatal error (kept alive, never polled again)
     idempotent = str(conf.get("enable.idempotence", False)).lower() == "true"
     ev.emit("producer_info", producer=name, client="confluent-kafka", idempotent=idempotent,
             acks=str(conf.get("acks", "all")).replace("-1", "all"),
@@ -133,9 +138,9 @@ def run_confluent_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
                                        5 if idempotent else 1000000)),
             config={k: v for k, v in conf.items() if isinstance(v, (str, int, float, bool))})
 
-    def report(idx):
+    def report(idx, incarnation):
         def cb(err, msg):
-            if state["cutoff"]:
+            if state["cutoff"] or incarnation != len(retired):
                 return
             pending.discard(idx)
             if err is not None:
@@ -144,38 +149,74 @@ def run_confluent_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
                 ev.emit("ack", producer=name, idx=idx, partition=msg.partition(), offset=msg.offset())
         return cb
 
+    def poll(timeout):
+        """producer.poll; a fatal error (e.g. an idempotent producer's sequence desynchronised by
+        a log cut) is noted: the producer is replaced at the next send."""
+        try:
+            producer.poll(timeout)
+        except ck.KafkaException as e:
+            if not e.args[0].fatal():
+                raise
+            state["fatal"] = str(e)
+
+    def replace_producer():
+        """After a fatal error, as an application would: fail what the old instance still holds
+        (purged: fail; no report within 5 s: unknown), continue with a new instance."""
+        nonlocal producer
+        ev.emit("client_error", client=name, error=state.pop("fatal"), fatal=True)
+        try:
+            producer.purge()
+            producer.flush(5)
+        except ck.KafkaException:
+            pass
+        retired.append(producer)
+        state["retries"], state["t_stats"] = 0, time.monotonic()   # the new instance's counters
+        for i in sorted(pending):
+            ev.emit("unknown", producer=name, idx=i, reason="producer replaced after a fatal error")
+        pending.clear()
+        producer = ck.Producer(conf)
+
     topic, parts, tag = cfg["topic"], cfg["partitions"], cfg["tag"]
     pacer = Pacer(cfg["rate"])
     deadline = time.monotonic() + cfg.get("max_s", 600)
     idx = 0
     while not stop.is_set() and time.monotonic() < deadline:
-        pacer.wait(producer.poll)
+        pacer.wait(poll)
+        if state.get("fatal"):
+            replace_producer()
         value = f"{tag}/{name}/{idx}"
         p = idx % parts
         ev.emit("send", producer=name, idx=idx, value=value, partition=p)
         pending.add(idx)
         while True:
             try:
-                producer.produce(topic, value=value.encode(), partition=p, on_delivery=report(idx))
+                producer.produce(topic, value=value.encode(), partition=p,
+                                 on_delivery=report(idx, len(retired)))
                 break
             except BufferError:
                 if stop.is_set():
                     pending.discard(idx)
                     ev.emit("fail", producer=name, idx=idx, error="local queue full at stop")
                     break
-                producer.poll(0.05)
+                poll(0.05)
             except ck.KafkaException as e:
                 pending.discard(idx)
                 ev.emit("fail", producer=name, idx=idx, error=f"produce() raised {e}")
+                if e.args[0].fatal():
+                    state["fatal"] = str(e)
                 break
-        producer.poll(0)
+        poll(0)
         idx += 1
-    remaining = producer.flush(cfg.get("flush_s", 15))
+    try:
+        remaining = producer.flush(cfg.get("flush_s", 15))
+    except ck.KafkaException as e:
+        remaining = f"flush raised {e}"
     state["cutoff"] = True
     for i in sorted(pending):
         ev.emit("unknown", producer=name, idx=i,
                 reason=f"no delivery report {cfg.get('flush_s', 15)} s into the final flush")
-    ev.emit("note", text=f"{name} closed: {idx} sends, {len(pending)} unknown (queue {remaining})")
+    ev.emit("note", text=f"{name} closed: {idx} sends, {len(pending)} unknown (queue {remaining}), "
+                         f"{len(retired)} instance(s) replaced after fatal errors")
 
 
 def run_kafka_python_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
@@ -277,6 +318,13 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
         "enable.partition.eof": False,
         "error_cb": on_error,
     }
+    # reset = "seek": no automatic offset reset (auto.offset.reset=error); a partition without a
+    # committed offset, or whose position is out of range (a log cut by an injected corruption),
+    # is moved to its log start offset explicitly and recorded as a seek event with the reason
+    # and the position it had, so that the checker sees every rewind.
+    explicit_reset = cfg.get("reset") == "seek"
+    if explicit_reset:
+        conf["auto.offset.reset"] = "error"
     conf.update(cfg.get("conf", {}))
     consumer = ck.Consumer(conf)
     # The eager protocol (librdkafka's default range,roundrobin) hands out whole assignments;
@@ -292,11 +340,29 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
         except Exception:  # noqa: BLE001 - e.g. not yet joined
             return None, None
 
+    def start_offsets(c, tps):
+        """With explicit resets: partitions without a committed offset start at the log start
+        (OFFSET_BEGINNING) instead of raising a reset error; the others at their committed
+        offset, looked up by librdkafka as usual (OFFSET_INVALID)."""
+        if not explicit_reset or not tps:
+            return tps
+        try:
+            committed = c.committed(tps, timeout=10)
+        except ck.KafkaException:
+            return tps   # unknown: a missing offset then takes the reset error path
+        if any(tp.error is not None for tp in committed):
+            return tps
+        return [ck.TopicPartition(tp.topic, tp.partition,
+                                  ck.OFFSET_INVALID if tp.offset >= 0 else ck.OFFSET_BEGINNING)
+                for tp in committed]
+
     def callback(kind):
         def cb(c, tps):
             gen, member = gm()
             before = set(parts(c.assignment()))
             eager = not cooperative
+            if kind == "assign":
+                tps = start_offsets(c, tps)
             if kind == "assign" and eager:
                 c.assign(tps)
                 after = set(parts(tps))
@@ -313,20 +379,8 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
                     partitions=parts(tps), assignment=sorted(after))
         return cb
 
-    consumer.subscribe([topic], on_assign=callback("assign"), on_revoke=callback("revoke"),
-                       on_lost=callback("lost"))
-    deadline = time.monotonic() + cfg.get("max_s", 600)
-    while not stop.is_set() and time.monotonic() < deadline:
-        msgs = consumer.consume(num_messages=500, timeout=0.2)
-        recs = []
-        for m in msgs:
-            if m.error() is not None:
-                ev.emit("client_error", client=name, error=str(m.error()))
-                continue
-            recs.append([m.partition(), m.offset(), m.value().decode()])
-        if not recs:
-            continue
-        ev.emit("poll", consumer=name, records=recs)
+    def commit_read(recs):
+        """Commit synchronously the offsets after recs (recorded as commit events)."""
         nxt: dict[int, int] = {}
         for p, o, _ in recs:
             nxt[p] = max(nxt.get(p, 0), o + 1)
@@ -338,7 +392,7 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
                                      asynchronous=False)
         except ck.KafkaException as e:
             ev.emit("commit", offsets=sorted(nxt.items()), ok=False, error=str(e), **common)
-            continue
+            return
         failed = {tp.partition: str(tp.error) for tp in result or [] if tp.error is not None}
         good = sorted((p, o) for p, o in nxt.items() if p not in failed)
         if good:
@@ -346,9 +400,67 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
         if failed:
             ev.emit("commit", offsets=sorted((p, nxt[p]) for p in failed), ok=False,
                     error="; ".join(f"{p}: {e}" for p, e in sorted(failed.items())), **common)
+
+    consumer.subscribe([topic], on_assign=callback("assign"), on_revoke=callback("revoke"),
+                       on_lost=callback("lost"))
+    deadline = time.monotonic() + cfg.get("max_s", 600)
+    while not stop.is_set() and time.monotonic() < deadline:
+        msgs = consumer.consume(num_messages=500, timeout=0.2)
+        recs = []
+        resets: list[tuple[int, str]] = []
+        for m in msgs:
+            if m.error() is not None:
+                if explicit_reset and m.error().code() == ck.KafkaError._AUTO_OFFSET_RESET:
+                    resets.append((m.partition(), str(m.error())))
+                    continue
+                ev.emit("client_error", client=name, error=str(m.error()))
+                continue
+            recs.append([m.partition(), m.offset(), m.value().decode()])
+        if recs:
+            ev.emit("poll", consumer=name, records=recs)
+            commit_read(recs)
+        # After the commit of what was read: a reset is a seek, later than both.
+        for partition, error in resets:
+            reset_to_log_start(consumer, topic, partition, error, name, ev)
     ev.emit("note", text=f"{name} closing")
     consumer.close()
     ev.emit("note", text=f"{name} closed")
+
+
+def reset_to_log_start(consumer, topic: str, partition: int, error: str, name: str,
+                       ev: EventWriter) -> None:
+    """Move one partition of a group consumer to its log start offset after an automatic offset
+    reset error.  librdkafka refuses seek() on such a partition, so the whole assignment is
+    assigned again, the other partitions at their current positions (which does not move them).
+    Records a seek event: partition, offset (the new position), reason, position (the one that
+    failed, -1001 = none)."""
+    import confluent_kafka as ck
+
+    low = None
+    for _ in range(50):
+        try:
+            low, _high = consumer.get_watermark_offsets(ck.TopicPartition(topic, partition),
+                                                        timeout=5, cached=False)
+            break
+        except ck.KafkaException:
+            if stop.is_set():
+                return
+            time.sleep(0.2)
+    if low is None:
+        ev.emit("client_error", client=name, error=f"{error}; no log start offset for {partition}")
+        return
+    current = consumer.assignment()
+    positions = {tp.partition: tp.offset for tp in consumer.position(current) if tp.topic == topic}
+    if partition not in positions:   # rebalanced away meanwhile: nothing to reset
+        ev.emit("note", text=f"{name}: {error} for partition {partition}, no longer assigned")
+        return
+    failed_at = positions[partition]
+    positions[partition] = low
+    ev.emit("seek", consumer=name, partition=partition, offset=low,
+            reason="no-committed-offset" if "no previously committed offset" in error
+            else "offset-out-of-range" if "out of range" in error.lower() else "reset",
+            position=failed_at, error=error)
+    consumer.assign([ck.TopicPartition(topic, q, o) for q, o in sorted(positions.items())])
 
 
 # ---------------------------------------------------------------------------------------------

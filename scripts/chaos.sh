@@ -4,12 +4,13 @@
 #   scripts/chaos.sh [--quick|--long] [--seed N] [--keep-all] [SCENARIO...]
 #
 #   --quick      short scenarios, about 2 minutes in all (the default)
-#   --long       long scenarios with many more faults, plus "mixed" (10+ minutes)
+#   --long       long scenarios with many more faults, plus "mixed" (20+ minutes)
 #   --seed N     seed of the fault schedules (default: random; always printed, so a run's
 #                schedule can be replayed)
 #   --keep-all   also keep the histories of passing scenarios
-#   SCENARIO     baseline, kill9-repeated, pause, rolling-restart, mixed; a+b combines the faults
-#                of a and b (e.g. kill9-repeated+pause). Default: all but mixed (--quick), all (--long)
+#   SCENARIO     baseline, kill9-repeated, pause, rolling-restart, fsync-eio, disk-full, slow-disk,
+#                corrupt-segment, mixed; a+b combines the faults of a and b (e.g.
+#                kill9-repeated+pause). Default: see --list for what --quick and --long run
 #   --list       list the scenarios
 #
 # Builds nothing: uses target/release/chronik-server (or $CHRONIK_BIN), copied per scenario so a

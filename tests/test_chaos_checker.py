@@ -619,6 +619,328 @@ def test_malformed_history(mutate, problem):
 
 
 # ---------------------------------------------------------------------------------------------
+# disk faults: acked-during-disk-fault, probe-failed, no-progress after a fault that must heal
+# ---------------------------------------------------------------------------------------------
+
+def test_ack_of_a_send_made_while_fsyncs_fail_is_an_anomaly():
+    h = base()
+    h.send("p", 0, "a", 0, t=1)                    # before the fault: may be acked during it
+    h.disk_fault(1, t_start=2, t=10, fail_syncs=1)
+    h.ack("p", 0, 0, 0, t=3)
+    h.send("p", 1, "b", 0, t=4)                    # during, acked during: not durable
+    h.ack("p", 1, 0, 1, t=5)
+    h.send("p", 2, "c", 0, t=6)                    # during, acked after the fault: fine
+    h.ack("p", 2, 0, 2, t=11)
+    drain(h, {0: ["a", "b", "c"]}, )
+    h.events.sort(key=lambda e: e["t"])
+    r = checker.check(h)
+    assert r.counts() == {"acked-during-disk-fault": 1}
+    assert r.of("acked-during-disk-fault")[0].data["value"] == "b"
+    assert not r.ok
+
+
+def test_ack_while_the_disk_is_full_is_an_anomaly_but_not_with_slow_fsyncs():
+    for plan, expected in [({"disk_full": 1, "torn_write_bytes": 40}, {"acked-during-disk-fault": 1}),
+                           ({"sync_delay_ms": 150}, {})]:
+        h = base()
+        h.disk_fault(1, t_start=1, t=10, **plan)
+        h.send("p", 0, "a", 0, t=2)
+        h.ack("p", 0, 0, 0, t=3)
+        drain(h, {0: ["a"]})
+        h.events.sort(key=lambda e: e["t"])
+        assert kinds(h) == expected, plan
+
+
+def test_no_ack_after_a_disk_fault_that_must_heal_is_no_progress():
+    h = base()
+    produce(h, "p", [("a", 0, 0)])                 # t = 1, 2
+    h.disk_fault(1, t_start=3, t=4, expect_resume=True, disk_full=1)
+    h.send("p", 1, "b", 0, t=5)
+    h.fail("p", 1, "KafkaError: KAFKA_STORAGE_ERROR", t=6)
+    drain(h, {0: ["a"]})
+    r = checker.check(h)
+    assert r.counts() == {"no-progress": 1}
+    assert "after the disk fault" in r.of("no-progress")[0].detail
+    # one acked send after the fault is enough
+    h.send("p", 2, "c", 0, t=20)
+    h.ack("p", 2, 0, 1, t=21)
+    h.poll("drain", [(0, 1, "c")], t=22)
+    assert checker.check_disk_faults(h) == []
+
+
+def test_probe_mismatch_fails_and_a_match_passes():
+    h = clean_history()
+    h.probe(1, "ready while fsyncs fail (a log went offline)", "unready", "unready")
+    assert checker.check(h).ok
+    h.probe(1, "check of the data dir after the corruption", "exit 1, names the segment",
+            "exit 0, does not name the segment", "checked 3 partitions: 0 problem(s)")
+    r = checker.check(h)
+    assert r.counts() == {"probe-failed": 1}
+    assert "expected exit 1" in r.of("probe-failed")[0].detail and not r.ok
+
+
+# ---------------------------------------------------------------------------------------------
+# injected corruption: lost-to-injected-corruption, offset-reused-after-corruption, corrupt-served,
+# offset-out-of-range, and the other checks around a log cut
+# ---------------------------------------------------------------------------------------------
+
+def corrupted_history(group_read_all: bool = True) -> History:
+    """Partition 0: a, b, c, d, e acked at 0..4 and read by c1; then a corruption destroys [2, 5)
+    (the batch at 2 flipped: "c" now spells "C"); after the restart f, g are acked at 2, 3 (offsets
+    reused); the drain reads a, b, f, g."""
+    h = base(group=True)
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1), ("c", 0, 2), ("d", 0, 3), ("e", 0, 4)])
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    if group_read_all:
+        h.poll("c1", [(0, o, v) for o, v in enumerate("abcde")])
+        h.commit("c1", {0: 5}, group="g", member="m1", generation=1)
+    h.fault("corrupt-segment", 1)
+    h.corruption(0, 2, 5, [(2, "c"), (3, "d"), (4, "e")], how="flip", batch=(2, 2), offset=2,
+                 corrupted_value="C")
+    # the consumer was beyond the cut: it resets explicitly to the log start
+    if group_read_all:
+        h.seek("c1", 0, 0, reason="offset-out-of-range", position=5)
+    produce(h, "p", [("f", 0, 2), ("g", 0, 3)], start_idx=5)
+    if group_read_all:
+        h.poll("c1", [(0, 0, "a"), (0, 1, "b"), (0, 2, "f"), (0, 3, "g")])
+        h.commit("c1", {0: 4}, group="g", member="m1", generation=1)
+    drain(h, {0: ["a", "b", "f", "g"]})
+    return h
+
+
+def test_corruption_loss_inside_the_declared_range_is_reported_not_failed():
+    r = checker.check(corrupted_history())
+    assert r.ok, r.summary()
+    assert r.counts() == {"lost-to-injected-corruption": 3, "offset-reused-after-corruption": 2}
+    assert sorted(a.data["value"] for a in r.of("lost-to-injected-corruption")) == ["c", "d", "e"]
+    assert {a.data["offset"] for a in r.of("offset-reused-after-corruption")} == {2, 3}
+    assert r.stats["corruptions"] == 1
+
+
+def test_corruption_history_round_trips_through_json(tmp_path):
+    h = corrupted_history()
+    h.save(tmp_path / "h.json")
+    assert checker.check(History.load(tmp_path / "h.json")).counts() == checker.check(h).counts()
+
+
+def test_loss_before_the_declared_range_fails_even_if_read_before_the_corruption():
+    # The server cut one batch too early: "b" at 1 (outside [2, 5)) is gone.  A group member read
+    # it before the corruption, but only the drain after it shows what survived.
+    h = corrupted_history()
+    h.events = [e for e in h.events if not (e["type"] == "drain")]
+    for e in h.events:
+        if e["type"] == "poll" and e["consumer"] == "drain":
+            e["records"] = [r for r in e["records"] if r[2] != "b"]
+    h.drain("drain", {0: 4}, {0: 4}, True)
+    r = checker.check(h)
+    assert [a.data["value"] for a in r.of("lost")] == ["b"]
+    assert r.of("lost")[0].data["read_before_corruption"] is True
+    assert not r.ok
+
+
+def test_loss_after_the_corruption_is_not_excused_by_it():
+    # "f" was acked after the restart at 2, inside the old range: the new incarnation must keep it.
+    h = corrupted_history()
+    for e in h.events:
+        if e["type"] == "poll":
+            e["records"] = [r for r in e["records"] if r[2] != "f"]
+    r = checker.check(h)
+    assert [a.data["value"] for a in r.of("lost")] == ["f"]
+    assert not r.ok
+
+
+def test_loss_in_another_partition_than_the_corrupted_one_fails():
+    h = corrupted_history()
+    h.send("p", 7, "x", 1, t=h.events[0]["t"] + 0.5)
+    h.ack("p", 7, 1, 2, t=h.events[0]["t"] + 0.6)    # acked at 1@2: offsets 2..4 only of p0 cut
+    h.events.sort(key=lambda e: e["t"])
+    r = checker.check(h)
+    assert [a.kind for a in r.failures] == ["lost"]
+
+
+def test_corrupted_value_served_fails():
+    h = corrupted_history()
+    h.poll("c1", [(0, 2, "C")], t=h.events[-3]["t"] + 0.1)   # the flipped record, served
+    h.events.sort(key=lambda e: e["t"])
+    r = checker.check(h)
+    assert {"corrupt-served", "phantom"} <= r.kinds()
+    assert not r.ok
+    # ... and such a value does not count as the one re-use of the offset
+    assert all(a.data["offset"] != 2 for a in r.of("offset-reused-after-corruption"))
+
+
+def test_damaged_batch_served_to_the_drain_fails():
+    # the drain, after the corruption, reads the damaged batch's record with its old value: the
+    # server served a batch whose CRC fails (clients do not check CRCs by default)
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1), ("c", 0, 2)])
+    h.corruption(0, 1, 3, [(1, "b"), (2, "c")], batch=(1, 1), offset=1)
+    drain(h, {0: ["a", "b", "c"]})
+    r = checker.check(h)
+    assert [a.kind for a in r.failures] == ["corrupt-served"]
+    assert r.of("corrupt-served")[0].data["offset"] == 1
+
+
+def test_two_new_values_at_a_destroyed_offset_are_inconsistent():
+    h = corrupted_history()
+    h.poll("c1", [(0, 2, "g")], t=h.events[-3]["t"] + 0.1)
+    h.events.sort(key=lambda e: e["t"])
+    r = checker.check(h)
+    assert "inconsistent-offset" in r.kinds() and not r.ok
+    assert r.of("inconsistent-offset")[0].data["offset"] == 2
+
+
+def test_inconsistent_offset_outside_the_destroyed_range_fails():
+    h = corrupted_history()
+    h.poll("c1", [(0, 1, "f")], t=h.events[-3]["t"] + 0.1)
+    h.events.sort(key=lambda e: e["t"])
+    r = checker.check(h)
+    assert [a.data["offset"] for a in r.of("inconsistent-offset")] == [1]
+
+
+def test_offsets_reused_after_a_cut_are_not_a_reorder_but_reorders_are_still_found():
+    h = corrupted_history()
+    assert checker.check_producer_order(h) == []
+    # a reorder within the new incarnation: h@5 before g@3 ... from a later send
+    produce(h, "p", [("h", 0, 5), ("i", 0, 4)], start_idx=7)
+    assert [a.kind for a in checker.check_producer_order(h)] == ["reorder"]
+    # a reorder before the corruption, inside the range that was later destroyed
+    h2 = base()
+    produce(h2, "p", [("a", 0, 0), ("b", 0, 3), ("c", 0, 2)])
+    h2.corruption(0, 2, 4, [(2, "c"), (3, "b")], batch=(2, 2))
+    produce(h2, "p", [("d", 0, 2)], start_idx=3)
+    drain(h2, {0: ["a", "d"]})
+    r = checker.check_producer_order(h2)
+    assert len(r) == 1 and r[0].data["later"]["value"] == "c"
+
+
+def test_resend_of_a_destroyed_unacknowledged_copy_is_an_allowed_duplicate():
+    # an idempotent producer's send written at 2, unanswered at the stop; the corruption destroys
+    # [1, 3); after the restart the retry lands at 1 and is acked there
+    h = base(idempotent=True, group=True)
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1)])
+    h.send("p", 2, "c", 0)
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a"), (0, 1, "b"), (0, 2, "c")])
+    h.corruption(0, 1, 3, [(1, "b"), (2, "c")], batch=(1, 1))
+    h.ack("p", 2, 0, 1)
+    produce(h, "p", [("d", 0, 2)], start_idx=3)
+    drain(h, {0: ["a", "c", "d"]})
+    r = checker.check(h)
+    assert r.ok, r.summary()
+    assert len(r.of("duplicate-allowed")) == 1
+    assert r.of("duplicate-allowed")[0].data["destroyed_copies"] == [(0, 2)]
+    assert r.counts() == {"lost-to-injected-corruption": 1, "duplicate-allowed": 1,
+                          "offset-reused-after-corruption": 2}
+
+
+def test_resend_of_an_acknowledged_destroyed_copy_by_an_idempotent_producer_fails():
+    h = base(idempotent=True, group=True)
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1), ("c", 0, 2)])
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    h.poll("c1", [(0, 0, "a"), (0, 1, "b"), (0, 2, "c")])
+    h.corruption(0, 1, 3, [(1, "b"), (2, "c")], batch=(1, 1))
+    drain(h, {0: ["a", "c"]})            # "c", acked at 2 before, shows up again at 1
+    r = checker.check(h)
+    assert "duplicate" in r.kinds() and not r.ok
+
+
+def test_out_of_range_reset_needs_a_cut_below_the_position():
+    h = corrupted_history()
+    assert checker.check_resets(h) == []
+    # a reset on a partition no corruption cut
+    h.seek("c1", 1, 0, reason="offset-out-of-range", position=7)
+    # a reset at a position the cut did not reach (the log still held offsets up to 2)
+    h.seek("c1", 0, 0, reason="offset-out-of-range", position=2)
+    # a reset because no offset was committed yet is not checked
+    h.seek("c2", 1, 0, reason="no-committed-offset", position=-1001)
+    r = checker.check_resets(h)
+    assert [(a.kind, a.data["partition"], a.data["position"]) for a in r] == [
+        ("offset-out-of-range", 1, 7), ("offset-out-of-range", 0, 2)]
+
+
+def test_seek_to_a_known_offset_sets_the_next_expected_offset():
+    h = History()
+    h.assignment("assign", "c1", [0], group="g", member="m1", generation=1)
+    _polls(h, "c1", [0, 1, 2])
+    h.seek("c1", 0, 0, reason="offset-out-of-range", position=3)
+    _polls(h, "c1", [0, 1])
+    assert checker.check_poll_order(h) == []
+    h.seek("c1", 0, 0, reason="offset-out-of-range", position=2)
+    _polls(h, "c1", [5])                 # the seek said 0: 5 skips 0..4
+    assert [a.kind for a in checker.check_poll_order(h)] == ["skipped-poll"]
+
+
+def test_commits_after_an_explicit_reset_may_go_lower():
+    h = corrupted_history()
+    assert checker.check_commit_order(h) == []
+    h2 = corrupted_history()
+    h2.events = [e for e in h2.events if e["type"] != "seek"]     # a silent rewind
+    r = checker.check(h2)
+    assert {"nonmonotonic-poll", "commit-backwards"} <= r.kinds()
+
+
+def test_lost_to_injected_corruption_is_only_for_sends_acked_before_it():
+    # a send acked in the range, but after the corruption, that the drain misses is lost
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1)])
+    h.corruption(0, 1, 2, [(1, "b")], batch=(1, 1))
+    produce(h, "p", [("c", 0, 1)], start_idx=2)
+    drain(h, {0: ["a"]}, hw={0: 2}, complete=True)
+    r = checker.check(h)
+    assert [a.data["value"] for a in r.of("lost-to-injected-corruption")] == ["b"]
+    assert [a.data["value"] for a in r.of("lost")] == ["c"]
+
+
+# ---------------------------------------------------------------------------------------------
+# segment parsing (chaos/segments.py), on a batch built byte by byte
+# ---------------------------------------------------------------------------------------------
+
+def _zigzag(n: int) -> bytes:
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while True:
+        b = z & 0x7F
+        z >>= 7
+        if z:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _batch(base_offset: int, values: list[bytes | None], key: bytes | None = b"k") -> bytes:
+    records = b""
+    for i, v in enumerate(values):
+        body = (b"\x00" + _zigzag(0) + _zigzag(i)
+                + (_zigzag(-1) if key is None else _zigzag(len(key)) + key)
+                + (_zigzag(-1) if v is None else _zigzag(len(v)) + v)
+                + _zigzag(0))
+        records += _zigzag(len(body)) + body
+    after_length = (b"\x00\x00\x00\x00" + b"\x02" + b"\x00\x00\x00\x00"    # epoch, magic, crc
+                    + b"\x00\x00" + (len(values) - 1).to_bytes(4, "big")    # attributes, delta
+                    + b"\x00" * 16 + b"\xff" * 8 + b"\xff\xff" + b"\xff" * 4  # times, pid, epoch, seq
+                    + len(values).to_bytes(4, "big") + records)
+    return base_offset.to_bytes(8, "big") + len(after_length).to_bytes(4, "big") + after_length
+
+
+def test_segment_parser_finds_records_values_and_their_positions():
+    from chaos import segments
+
+    data = _batch(0, [b"tag/p/0", b"tag/p/1"]) + _batch(2, [None], key=None) + _batch(3, [b"x" * 200])
+    batches = segments.parse_segment(data + b"\x00\x00\x00")      # a torn tail is ignored
+    assert [(b.base_offset, b.last_offset) for b in batches] == [(0, 1), (2, 2), (3, 3)]
+    assert batches[1].pos == batches[0].end and batches[2].end == len(data)
+    recs = [r for b in batches for r in b.records]
+    assert [(r.offset, r.value) for r in recs] == [(0, b"tag/p/0"), (1, b"tag/p/1"), (2, None),
+                                                   (3, b"x" * 200)]
+    for r in recs:
+        if r.value is not None:
+            assert data[r.value_pos:r.value_pos + len(r.value)] == r.value
+    assert segments.parse_segment(data[:len(data) - 5])[-1].base_offset == 2
+
+
+# ---------------------------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------------------------
 
