@@ -6,7 +6,8 @@
 # or when tests/requirements.txt changed.
 #
 # Steps: kcat -> .venv -> cargo fmt --check -> clippy -D warnings ->
-#        cargo test -> cargo build --release -> pytest black-box suite.
+#        cargo test -> cargo build --release -> pytest black-box suite ->
+#        chaos suite in quick mode (fixed seed; CHAOS_SEED=N for another).
 # Extra arguments are passed to pytest, e.g. `scripts/test.sh -k kcat`.
 set -euo pipefail
 
@@ -39,3 +40,8 @@ cargo build --release
 export CHRONIK_BIN="$ROOT/target/release/chronik-server"
 step "pytest black-box suite against $CHRONIK_BIN"
 "$VENV/bin/python" -m pytest tests/ -v --timeout=240 "$@"
+
+# --- chaos suite, quick mode ---------------------------------------------------------
+# A fixed seed keeps CI's fault schedule reproducible; CHAOS_SEED=N picks another.
+step "chaos suite (quick, seed ${CHAOS_SEED:-1})"
+bash "$ROOT/scripts/chaos.sh" --quick --seed "${CHAOS_SEED:-1}"
