@@ -1,0 +1,109 @@
+"""What compat/librdkafka.py expects of librdkafka's integration tests against Chronik.
+
+NOT_APPLICABLE: tests that are not run, with the reason: they need something a single plaintext
+Chronik node in this environment cannot give (SASL/SSL, Kafka's own command-line tools or Java
+client, several brokers, ...). Keys are test names (0045_subscribe_update) or numbers (0045).
+Tests flagged TEST_F_LOCAL (client-only, or librdkafka's mock cluster) are never run either.
+
+EXPECTED_FAIL: tests that are run and known to fail, with the reason: a Chronik gap (named so it
+can be fixed in the server) or a limit of the environment. Keys are test names, or
+"<test>[<sub-test function>]" for SPLIT_SUBTESTS. A test that then passes is reported as XPASS:
+remove it here and update docs/compatibility.md.
+
+CI_TESTS: the subset run by tests/test_compat_librdkafka.py (covers every API Chronik advertises).
+
+Keep this file and docs/compatibility.md in step.
+"""
+
+_CLI = "needs Kafka's command-line tools (KAFKA_PATH: {})"
+_THREE = "needs 3 brokers ({}); for the three-node cluster run"
+_TXN = ("transactions: Chronik does not implement them (InitProducerId with a transactional id "
+        "and FindCoordinator key_type=1 answer COORDINATOR_NOT_AVAILABLE)")
+
+NOT_APPLICABLE: dict[str, str] = {
+    # Kafka's command-line tools / Java client
+    "0052_msg_timestamps": _CLI.format("kafka-topics.sh creates its topics with "
+                                       "message.timestamp.type"),
+    "0077_compaction": _CLI.format("kafka-topics.sh creates its compacted topic"),
+    "0045_subscribe_update_topic_remove": _CLI.format("kafka-topics.sh --delete removes a topic "
+                                                      "under a live subscription"),
+    "0045_subscribe_update_non_exist_and_partchange": _CLI.format("kafka-topics.sh --alter adds "
+                                                                  "partitions"),
+    "0109_auto_create_topics": _CLI.format("kafka-acls.sh denies a topic") + " and ACLs",
+    "0115_producer_auth": _CLI.format("kafka-acls.sh") + " and ACLs",
+    "0119_consumer_auth": _CLI.format("kafka-acls.sh") + " and ACLs",
+    "0098_consumer_txn": "needs Java and Kafka's client jars (tests/java TransactionProducerCli); "
+                         "and " + _TXN,
+    # several brokers
+    "0107_topic_recreate": _THREE.format("creates topics with replication factor 3"),
+    "0111_delay_create_topics": _THREE.format("creates its topic with replication factor 3"),
+    "0101_fetch_from_follower": _THREE.format("follower fetching with client.rack and a "
+                                              "rack-aware replica.selector.class"),
+    # SASL / SSL
+    "0097_ssl_verify": "needs an SSL listener (trivup's SSL_* certificates)",
+    "0126_oauthbearer_oidc": "needs SASL/OAUTHBEARER and an OIDC token endpoint",
+    "0135_sasl_credentials": "needs SASL PLAIN or SCRAM",
+    "0142_reauthentication": "needs SASL (KIP-368 re-authentication)",
+    # not flagged TEST_F_LOCAL, but only talk to librdkafka's mock cluster
+    "0139_offset_validation_mock": "librdkafka mock cluster only (never connects to the broker)",
+    "0150_telemetry_mock": "librdkafka mock cluster only (never connects to the broker)",
+}
+
+_TXN_PART = _TXN + "; its non-transactional sub-tests pass"
+_ACL = ("ACLs: Chronik does not advertise CreateAcls/DescribeAcls/DeleteAcls (API keys 30, 29, 31); "
+        "librdkafka fails the call locally with _UNSUPPORTED_FEATURE")
+
+EXPECTED_FAIL: dict[str, str] = {
+    # transactions
+    "0103_transactions": _TXN,
+    "0129_fetch_aborted_msgs": _TXN,
+    "0055_producer_latency": _TXN_PART + " (sub-test \"transactions\": init_transactions() times out)",
+    "0061_consumer_lag": _TXN_PART + " (\"with transactions\": init_transactions() times out)",
+    "0137_barrier_batch_consume": _TXN_PART + " (\"control msgs flow\": init_transactions() times "
+                                              "out)",
+    # Chronik gaps (docs/compatibility.md has the details)
+    "0011_produce_batch": "Produce of a record without key to a cleanup.policy=compact topic is "
+                          "accepted; Kafka rejects the batch with INVALID_RECORD (87) and "
+                          "record_errors (KIP-467), the batch's other records failing with it",
+    "0081_admin[do_test_AlterConfigs]": "AlterConfigs (API key 33, the non-incremental one) is not "
+                                        "advertised; Kafka 4.x still serves v0-2",
+    "0081_admin[do_test_IncrementalAlterConfigs]": "IncrementalAlterConfigs: a BROKER resource "
+                                                   "(dynamic broker config) and a GROUP resource "
+                                                   "(type 32) answer INVALID_REQUEST; Kafka 4.x "
+                                                   "answers NONE for both",
+    "0081_admin[do_test_DescribeConfigs_groups]": "DescribeConfigs of a GROUP resource (type 32, "
+                                                  "KIP-848 group configs) answers INVALID_REQUEST "
+                                                  "\"Unsupported resource type 32\"; Kafka 4.x "
+                                                  "returns the group's configs",
+    "0081_admin[do_test_CreateAcls]": _ACL,
+    "0081_admin[do_test_DescribeAcls]": _ACL,
+    "0081_admin[do_test_DeleteAcls]": _ACL,
+    "0081_admin[do_test_UserScramCredentials]": "SCRAM credentials: DescribeUserScramCredentials "
+                                                "/ AlterUserScramCredentials (API keys 50, 51) "
+                                                "are not advertised (no SASL)",
+    "0081_admin[do_test_DescribeTopics]": "Metadata v10+ with include_topic_authorized_operations "
+                                          "returns topic_authorized_operations 0 (no operation); "
+                                          "Kafka without an authorizer returns every topic "
+                                          "operation (8)",
+    "0081_admin[do_test_DescribeCluster]": "DescribeCluster with include_cluster_authorized_"
+                                           "operations returns cluster_authorized_operations 0; "
+                                           "Kafka without an authorizer returns every cluster "
+                                           "operation (7)",
+    "0081_admin[do_test_ListOffsets]": "ListOffsets MAX_TIMESTAMP (-3) answers the last offset of "
+                                       "the batch holding the largest timestamp (2); Kafka "
+                                       "answers the offset of the record with it (1)",
+    "0081_admin[do_test_DescribeConsumerGroups]": "a static member's session expiry fires up to "
+                                                  "10 ms late (group timer resolution) and "
+                                                  "requests do not fire due deadlines first: "
+                                                  "DeleteGroups 6.001 s after the last commit of a "
+                                                  "6 s session gets NON_EMPTY_GROUP",
+}
+
+CI_TESTS: list[str] = []
+
+# Wall-clock limit of one test number's test-runner process (default 900 s).
+TEST_TIMEOUT_S: dict[str, int] = {}
+
+# Tests whose sub-tests are run one at a time (SUBTESTS=function:), each reported on its own as
+# "<test>[<function>]": one failing sub-test would otherwise hide the results of all later ones.
+SPLIT_SUBTESTS: set[str] = {"0081"}
