@@ -14,8 +14,9 @@ Client installs, pinned and cached (redone only when the pins change):
   kcat      Debian's package (apt-get install kcat; scripts/compat.sh installs it when missing)
 
 Results: PASSED, FAILED, XFAIL (failed as EXPECTED_FAIL below says, e.g. transactions, which
-Chronik does not implement), XPASS, SKIPPED (client missing). Prints a table, writes
-target/compat/<client>-results.json. Exit status 1 if any scenario FAILED (or XPASSed).
+Chronik does not implement), XPASS; ERROR when the client cannot be set up. Prints a table, writes
+target/compat/<client>-results.json (-filtered.json with --filter). Exit status 1 if any
+scenario FAILED (or XPASSed).
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     for c in chosen:
         run = run_client(c, args.filter, out_dir)
         runs.append(run)
-        common.write_json(common.TARGET / f"{c}-results.json", {
+        name = f"{c}-results{'-filtered' if args.filter else ''}.json"
+        common.write_json(common.TARGET / name, {
             "suite": c, "date": common.utc_now(), "chronik_commit": common.git_version(),
             "chronik_version": common.server_version(binary), "filters": args.filter, **run})
     print()

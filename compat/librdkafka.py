@@ -26,7 +26,8 @@ A test's result is PASSED, FAILED, FLAKY (failed, then passed when its test numb
 compat/librdkafka_expectations.py expects, with the reason), XPASS (passed though expected to
 fail: update the expectations and docs/compatibility.md) or NOT_RUN (with the reason). A server
 that crashes or does not exit 0 on SIGTERM fails every test of its run. Prints a table and writes
-JSON (default target/compat/librdkafka-results[-idempotent][-ci][-quick].json); logs are kept in
+JSON (default target/compat/librdkafka-results[-idempotent][-ci][-selection][-quick].json;
+docs/compatibility.md is generated from the full runs' files); logs are kept in
 target/compat/runs/. Exit status 1 if any test FAILED.
 """
 
@@ -235,6 +236,15 @@ class Result:
         return {k: v for k, v in self.__dict__.items() if v not in ("", None, {}, 0)}
 
 
+def expected_failure(name: str, quick: bool) -> str | None:
+    """EXPECTED_FAIL's reason for a test, if it is expected to fail in this mode."""
+    v = EXPECTED_FAIL.get(name)
+    if isinstance(v, tuple):
+        reason, mode = v
+        return None if (mode == "full" and quick) else reason
+    return v
+
+
 def not_run_reason(t: TestDef) -> str | None:
     if t.name in NOT_APPLICABLE:
         return NOT_APPLICABLE[t.name]
@@ -428,7 +438,8 @@ def run_job(job: Job, build_dir: Path, out_dir: Path, args: argparse.Namespace) 
             elif state == "PASSED" and not ran:
                 state, reason = "SKIPPED", ("sub-test not started (quick mode, broker version or "
                                             "client type)")
-        exp = EXPECTED_FAIL.get(name) or (EXPECTED_FAIL.get(t.name) if not job.subtest else None)
+        exp = expected_failure(name, args.quick) or (
+            expected_failure(t.name, args.quick) if not job.subtest else None)
         if exp:
             if state == "FAILED":
                 state = "XFAIL"
@@ -449,8 +460,15 @@ def plan(tests: list[TestDef], only: list[str], ci: bool,
     not_run: list[Result] = []
     by_key: dict[tuple[str, str], list[TestDef]] = {}
     selected = set(only) | (set(CI_TESTS) if ci else set())
+    # "0081_admin[do_test_CreateTopics]": only that sub-test of a SPLIT_SUBTESTS test
+    sub_selected: dict[str, set[str]] = {}
+    for sel in selected:
+        m = re.fullmatch(r"(\w+)\[(\w+)\]", sel)
+        if m:
+            sub_selected.setdefault(m.group(1), set()).add(m.group(2))
     for t in tests:
-        if selected and t.number not in selected and t.name not in selected:
+        if (selected and t.number not in selected and t.name not in selected
+                and t.name not in sub_selected):
             continue
         reason = not_run_reason(t)
         if reason:
@@ -465,8 +483,12 @@ def plan(tests: list[TestDef], only: list[str], ci: bool,
         # every named test of this number that the runner may report in this scenario
         group = [t for t in tests if t.number == number and not not_run_reason(t)]
         if number in SPLIT_SUBTESTS:
+            wanted = None
+            if number not in selected and not any(t.name in selected for t in group):
+                wanted = set().union(*(sub_selected.get(t.name, set()) for t in group))
             for func in subtest_functions(build_dir, number):
-                jobs.append(Job(number=number, scenario=sc, tests=group, subtest=func))
+                if wanted is None or func in wanted:
+                    jobs.append(Job(number=number, scenario=sc, tests=group, subtest=func))
         else:
             jobs.append(Job(number=number, scenario=sc, tests=group))
     return jobs, not_run
@@ -590,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"XPASS {r.name}: expected to fail ({r.expected}); update "
                   "compat/librdkafka_expectations.py and docs/compatibility.md")
     out = args.out or (common.TARGET / f"librdkafka-results{'-idempotent' if args.idempotent else ''}"
-                                       f"{'-ci' if args.ci else ''}{suffix}.json")
+                                       f"{'-ci' if args.ci else ''}{'-selection' if args.tests else ''}"
+                                       f"{suffix}.json")
     common.write_json(out, {
         "suite": "librdkafka",
         "date": common.utc_now(),
