@@ -189,6 +189,11 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: Offset) -> Option<()> {
     write_bytes(batch, BASE_OFFSET_AT, &base_offset.to_be_bytes())
 }
 
+/// Rewrites `partition_leader_epoch` (outside the CRC): the Raft term that appended the batch.
+pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) -> Option<()> {
+    write_bytes(batch, LEADER_EPOCH_AT, &epoch.to_be_bytes())
+}
+
 /// Marks the batch LogAppendTime with `now_ms` as its max timestamp and recomputes the CRC.
 pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> Option<()> {
     let attributes = read_i16(batch, ATTRIBUTES_AT)? | TIMESTAMP_TYPE_BIT;

@@ -42,6 +42,13 @@ pub struct SyncTarget {
     pub upto: Offset,
 }
 
+/// What an append rewrites in each batch besides its base offset.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stamp {
+    log_append_time_ms: Option<i64>,
+    leader_epoch: Option<i32>,
+}
+
 #[derive(Debug)]
 pub struct PartitionLog {
     fs: Arc<dyn FileSystem>,
@@ -55,6 +62,9 @@ pub struct PartitionLog {
     producers: ProducerStateManager,
     /// End of the closed segments at the last compaction (compaction runs when it grows).
     compacted_upto: Offset,
+    /// Replicated (Raft) mode: the high watermark is the commit point, set by the replication
+    /// layer, instead of the flushed end of the log.
+    replicated: bool,
 }
 
 fn list_segment_bases(dir: &Path) -> Result<Vec<Offset>, StorageError> {
@@ -188,6 +198,7 @@ impl PartitionLog {
             offline: false,
             producers,
             compacted_upto: 0,
+            replicated: false,
         };
         Ok((log, report))
     }
@@ -254,24 +265,42 @@ impl PartitionLog {
                 duplicate: true,
             });
         }
+        let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
+        let stamp = Stamp {
+            log_append_time_ms: log_append.then_some(now_ms),
+            leader_epoch: None,
+        };
+        self.write_at_end(bytes, batches, stamp, now_ms)
+    }
+
+    /// Writes validated batches at the log end: rewrites base offsets (and the stamps asked
+    /// for), appends to the active segment, records producer state.
+    fn write_at_end(
+        &mut self,
+        bytes: &mut [u8],
+        batches: &[(usize, BatchHeader)],
+        stamp: Stamp,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
         let base_offset = self.log_end_offset;
         let mut next = base_offset;
-        let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
         let mut headers: Vec<(usize, BatchHeader)> = Vec::with_capacity(batches.len());
         for (pos, h) in batches {
             let one = bytes
                 .get_mut(*pos..*pos + h.size_bytes())
                 .ok_or(crate::error::BatchError::Truncated)?;
             batch::set_base_offset(one, next).ok_or(crate::error::BatchError::Truncated)?;
-            if log_append {
-                batch::set_log_append_time(one, now_ms)
-                    .ok_or(crate::error::BatchError::Truncated)?;
-            }
             let mut h = *h;
-            h.base_offset = next;
-            if log_append {
-                h.max_timestamp = now_ms;
+            if let Some(ts) = stamp.log_append_time_ms {
+                batch::set_log_append_time(one, ts).ok_or(crate::error::BatchError::Truncated)?;
+                h.max_timestamp = ts;
             }
+            if let Some(epoch) = stamp.leader_epoch {
+                batch::set_partition_leader_epoch(one, epoch)
+                    .ok_or(crate::error::BatchError::Truncated)?;
+                h.partition_leader_epoch = epoch;
+            }
+            h.base_offset = next;
             next = h.next_offset();
             headers.push((*pos, h));
         }
@@ -296,7 +325,7 @@ impl PartitionLog {
         Ok(AppendInfo {
             base_offset,
             last_offset: next - 1,
-            log_append_time_ms: log_append.then_some(now_ms),
+            log_append_time_ms: stamp.log_append_time_ms,
             duplicate: false,
         })
     }
@@ -361,6 +390,9 @@ impl PartitionLog {
 
     /// Records that everything below `upto` is on disk; the high watermark never moves back.
     pub fn mark_flushed(&mut self, upto: Offset) {
+        if self.replicated {
+            return; // the commit point moves the high watermark
+        }
         self.high_watermark = self.high_watermark.max(upto.min(self.log_end_offset));
     }
 
@@ -669,6 +701,9 @@ pub fn read_batches(
         }
     }
 }
+
+mod replica;
+pub use replica::BatchLocation;
 
 #[cfg(test)]
 #[path = "tests/log.rs"]

@@ -1,0 +1,26 @@
+//! Chronik's replication layer: a Raft group per partition (openraft), whose Raft log *is*
+//! the partition's segment log. It owns the storage adapter (`LogStore`, `ReplicaLog`), the
+//! partition state machine (the commit point becomes the high watermark) and the files around
+//! them. It knows record batches, not Kafka requests.
+//!
+//! # Layout
+//! - `types`: the openraft type configuration (`ChronikRaft`): entries are record batches.
+//! - `entry_index`: pure map from Raft index to a batch or a Raft-only entry.
+//! - `raft_entries`: the `raft-entries` file of Raft-only entries (blank, membership).
+//! - `raft_state`: the `raft-state` file (vote, commit hint, purge point).
+//! - `replica_log`: one replica's Raft log over its `PartitionLog`, with the durability order.
+//! - `log_store`: openraft's `RaftLogStorage` over a `ReplicaLog`.
+//! - `state_machine`: openraft's `RaftStateMachine` for a partition.
+
+pub mod entry_index;
+pub mod log_store;
+pub mod raft_entries;
+pub mod raft_state;
+pub mod replica_log;
+pub mod state_machine;
+pub mod types;
+
+pub use log_store::{LogStore, SharedReplica};
+pub use replica_log::{ReplicaLog, SharedLog};
+pub use state_machine::PartitionStateMachine;
+pub use types::{Applied, ChronikRaft, RecordBatch};

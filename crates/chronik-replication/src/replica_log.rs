@@ -1,0 +1,355 @@
+//! `ReplicaLog`: one partition replica's Raft log, which is its segment log plus the
+//! Raft-only entries, the entry index over both, and the vote/commit state.
+//!
+//! Durability order (so that what survives a crash is always a prefix of what was appended,
+//! and an entry never changes its Raft index): batches are written to the segment; before a
+//! Raft-only entry is written, the segment is fsynced; the Raft-only entry is fsynced at once;
+//! an append is reported durable only after the segment's fsync. Truncation is durable before
+//! anything is appended after it.
+
+use crate::entry_index::{EntryIndex, EntryLoc};
+use crate::raft_entries::{RaftEntriesFile, RaftOnlyEntry};
+use crate::raft_state::RaftState;
+use crate::types::{Applied, LogId, Membership, RecordBatch};
+use bytes::Bytes;
+use chronik_storage::fs::FileSystem;
+use chronik_storage::{PartitionLog, StorageError};
+use chronik_types::Offset;
+use openraft::{CommittedLeaderId, EntryPayload};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// The partition log as shared with the Kafka handlers (fetch reads it under this lock).
+pub type SharedLog = Arc<Mutex<PartitionLog>>;
+
+pub fn lock_log(log: &SharedLog) -> MutexGuard<'_, PartitionLog> {
+    log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(CommittedLeaderId::new(term, 0), index)
+}
+
+/// What one `append` call did to the files, so the caller knows what to fsync.
+#[derive(Debug, Default)]
+pub struct AppendOutcome {
+    pub batches_written: bool,
+}
+
+#[derive(Debug)]
+pub struct ReplicaLog {
+    dir: PathBuf,
+    log: SharedLog,
+    index: EntryIndex,
+    raft_only: RaftEntriesFile,
+    state: RaftState,
+    /// `state.committed` changed since the file was last written.
+    state_dirty: bool,
+}
+
+fn corrupt(dir: &Path, reason: String) -> StorageError {
+    StorageError::Corrupt {
+        path: dir.to_path_buf(),
+        reason,
+    }
+}
+
+impl ReplicaLog {
+    /// Opens the Raft view of `log` (already recovered by `PartitionLog::open`): rebuilds the
+    /// entry index, cuts whatever does not fit, and switches the log to replicated mode with
+    /// the high watermark at the last known commit.
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        log: SharedLog,
+        now_ms: i64,
+    ) -> Result<Self, StorageError> {
+        let state = RaftState::load(dir)?;
+        let mut raft_only = RaftEntriesFile::open(fs, dir)?;
+        let first = state
+            .first_index
+            .max(state.purged.map_or(0, |p| p.index + 1));
+        let batches = lock_log(&log).batch_locations()?;
+        let locs: Vec<_> = raft_only.entries().iter().map(RaftOnlyEntry::loc).collect();
+        let (index, bad) = EntryIndex::rebuild(first, state.first_offset, &batches, &locs);
+        let committed_end = state
+            .committed
+            .map_or(state.first_offset, |c| index.offset_after(c.index));
+        {
+            let mut l = lock_log(&log);
+            l.set_replicated(committed_end);
+            if let Some(bad) = bad {
+                if state.committed.is_some_and(|c| c.index >= bad.index) {
+                    return Err(corrupt(
+                        dir,
+                        format!(
+                            "the Raft log is inconsistent at index {} (offset {}), below the commit point {:?}",
+                            bad.index, bad.offset, state.committed
+                        ),
+                    ));
+                }
+                tracing::warn!(dir = %dir.display(), index = bad.index, offset = bad.offset,
+                    "cutting an uncommitted Raft log suffix that does not fit together");
+                l.truncate_to(bad.offset, now_ms)?;
+            }
+        }
+        if let Some(bad) = bad {
+            raft_only.truncate_from(bad.index)?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            log,
+            index,
+            raft_only,
+            state,
+            state_dirty: false,
+        })
+    }
+
+    pub fn log(&self) -> &SharedLog {
+        &self.log
+    }
+    pub fn state(&self) -> &RaftState {
+        &self.state
+    }
+    pub fn index(&self) -> &EntryIndex {
+        &self.index
+    }
+
+    pub fn last_log_id(&self) -> Option<LogId> {
+        match self.index.last() {
+            Some((i, loc)) => Some(log_id(loc.term(), i)),
+            None => self.state.purged,
+        }
+    }
+
+    /// Reads the entries with indexes in `[start, end)` that are present.
+    pub fn read(&self, start: u64, end: u64) -> Result<Vec<crate::types::Entry>, StorageError> {
+        let start = start.max(self.index.first_index());
+        let end = end.min(self.index.next_index());
+        let mut out = Vec::with_capacity(usize::try_from(end.saturating_sub(start)).unwrap_or(0));
+        for i in start..end {
+            let Some(loc) = self.index.get(i) else { break };
+            let payload = match loc {
+                EntryLoc::Batch { base_offset, .. } => {
+                    let bytes = lock_log(&self.log).read_batch_at(*base_offset)?;
+                    EntryPayload::Normal(RecordBatch(Bytes::from(bytes)))
+                }
+                EntryLoc::RaftOnly { .. } => match self.raft_only.get(i) {
+                    Some(RaftOnlyEntry {
+                        membership: Some(m),
+                        ..
+                    }) => EntryPayload::Membership(m.clone()),
+                    Some(_) => EntryPayload::Blank,
+                    None => return Err(corrupt(&self.dir, format!("Raft-only entry {i} missing"))),
+                },
+            };
+            out.push(crate::types::Entry {
+                log_id: log_id(loc.term(), i),
+                payload,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Appends entries (not yet durable; see `sync`). Each must carry the next index.
+    pub fn append(
+        &mut self,
+        entries: impl IntoIterator<Item = crate::types::Entry>,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, StorageError> {
+        let mut outcome = AppendOutcome::default();
+        for entry in entries {
+            let index = entry.log_id.index;
+            let term = entry.log_id.leader_id.term;
+            if index > self.index.next_index() && self.index.last().is_none() {
+                // An empty log may start above its next index (openraft allows it); remember
+                // where, so the entry index is rebuilt from the same place.
+                self.index = EntryIndex::new(index, self.index.end_offset());
+                self.state.first_index = index;
+                self.state.first_offset = self.index.end_offset();
+                self.state.store(&self.dir)?;
+                self.state_dirty = false;
+            }
+            if index != self.index.next_index() {
+                return Err(corrupt(
+                    &self.dir,
+                    format!(
+                        "append of entry {index} when the next index is {}",
+                        self.index.next_index()
+                    ),
+                ));
+            }
+            match entry.payload {
+                EntryPayload::Normal(RecordBatch(bytes)) => {
+                    let mut bytes = bytes.to_vec();
+                    let whole = chronik_storage::batch::peek_size(&bytes).map(|(_, s)| s);
+                    if whole != Some(bytes.len()) {
+                        return Err(corrupt(
+                            &self.dir,
+                            format!("entry {index} is not exactly one record batch"),
+                        ));
+                    }
+                    let epoch = i32::try_from(term).map_err(|_| {
+                        corrupt(&self.dir, format!("term {term} exceeds a leader epoch"))
+                    })?;
+                    let info = lock_log(&self.log).append_entry(&mut bytes, epoch, now_ms)?;
+                    self.index.push(EntryLoc::Batch {
+                        term,
+                        base_offset: info.base_offset,
+                        next_offset: info.last_offset + 1,
+                    });
+                    outcome.batches_written = true;
+                }
+                EntryPayload::Blank | EntryPayload::Membership(_) => {
+                    let membership = match entry.payload {
+                        EntryPayload::Membership(m) => Some(m),
+                        _ => None,
+                    };
+                    if outcome.batches_written {
+                        // Everything before a Raft-only entry is durable before it is written.
+                        lock_log(&self.log).sync_active()?;
+                        outcome.batches_written = false;
+                    }
+                    let offset = self.index.end_offset();
+                    self.raft_only.append(RaftOnlyEntry {
+                        index,
+                        term,
+                        offset,
+                        membership,
+                    })?;
+                    self.raft_only.sync()?;
+                    self.index.push(EntryLoc::RaftOnly { term, offset });
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Makes every appended batch durable (fdatasync of the active segment).
+    pub fn sync(&self) -> Result<(), StorageError> {
+        lock_log(&self.log).sync_active()
+    }
+
+    /// Removes entries from `index` on, durably.
+    pub fn truncate(&mut self, index: u64, now_ms: i64) -> Result<(), StorageError> {
+        if let Some(c) = self.state.committed {
+            if index <= c.index {
+                return Err(corrupt(
+                    &self.dir,
+                    format!("refusing to truncate committed entry {index} (committed {c})"),
+                ));
+            }
+        }
+        let offset = self.index.truncate(index);
+        lock_log(&self.log).truncate_to(offset, now_ms)?;
+        self.raft_only.truncate_from(index)
+    }
+
+    /// Forgets entries up to `upto` (covered by a snapshot); the data stays in the segments
+    /// until retention removes it.
+    pub fn purge(&mut self, upto: LogId) -> Result<(), StorageError> {
+        self.index.purge(upto.index);
+        self.state.purged = Some(upto);
+        self.state.first_index = self.index.first_index();
+        self.state.first_offset = self.index.offset_after(upto.index);
+        self.state.store(&self.dir)?;
+        self.state_dirty = false;
+        self.raft_only.purge_upto(upto.index)
+    }
+
+    pub fn save_vote(&mut self, vote: crate::types::Vote) -> Result<(), StorageError> {
+        self.state.vote = Some(vote);
+        self.state.store(&self.dir)?;
+        self.state_dirty = false;
+        Ok(())
+    }
+
+    /// Records the commit point (written to disk by `checkpoint`).
+    pub fn save_committed(&mut self, committed: Option<LogId>) {
+        if self.state.committed != committed {
+            self.state.committed = committed;
+            self.state_dirty = true;
+        }
+    }
+
+    /// Writes the commit point if it changed (periodically and at shutdown).
+    pub fn checkpoint(&mut self) -> Result<(), StorageError> {
+        if self.state_dirty {
+            self.state.store(&self.dir)?;
+            self.state_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Applies a committed entry: moves the high watermark to its end and answers its offsets.
+    pub fn apply(&self, entry_id: LogId) -> Result<Applied, StorageError> {
+        let applied = match self.index.get(entry_id.index) {
+            Some(EntryLoc::Batch {
+                base_offset,
+                next_offset,
+                ..
+            }) => Applied::Batch {
+                base_offset: *base_offset,
+                last_offset: next_offset - 1,
+            },
+            Some(EntryLoc::RaftOnly { .. }) => Applied::RaftOnly,
+            None => {
+                return Err(corrupt(
+                    &self.dir,
+                    format!("applying entry {entry_id} that is not in the log"),
+                ))
+            }
+        };
+        let hw = self.index.offset_after(entry_id.index);
+        lock_log(&self.log).advance_high_watermark(hw);
+        Ok(applied)
+    }
+
+    /// Installs a snapshot covering every entry up to `last`, whose log ends at `end_offset`.
+    /// A replica that holds that entry keeps its log; otherwise the log starts over, empty, at
+    /// `end_offset` (a Kafka follower starting at the leader's log start).
+    pub fn install_snapshot(
+        &mut self,
+        last: LogId,
+        end_offset: Offset,
+        membership: Option<(LogId, Membership)>,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let have = self
+            .index
+            .get(last.index)
+            .is_some_and(|l| l.term() == last.leader_id.term && l.end_offset() == end_offset);
+        if !have {
+            lock_log(&self.log).reset_to(end_offset, now_ms)?;
+            self.index = EntryIndex::new(last.index + 1, end_offset);
+            let kept = membership.map(|(id, m)| RaftOnlyEntry {
+                index: id.index,
+                term: id.leader_id.term,
+                offset: end_offset,
+                membership: Some(m),
+            });
+            self.raft_only.replace_all(kept.into_iter().collect())?;
+            self.state.purged = Some(last);
+            self.state.first_index = last.index + 1;
+            self.state.first_offset = end_offset;
+        }
+        self.state.committed = self.state.committed.max(Some(last));
+        self.state.store(&self.dir)?;
+        self.state_dirty = false;
+        lock_log(&self.log).advance_high_watermark(end_offset);
+        Ok(())
+    }
+
+    /// The last membership at or below `index`, with its log id.
+    pub fn membership_upto(&self, index: u64) -> Option<(LogId, Membership)> {
+        self.raft_only
+            .last_membership_upto(index)
+            .and_then(|e| e.membership.clone().map(|m| (log_id(e.term, e.index), m)))
+    }
+
+    /// The Kafka offset after entry `index` (the high watermark for that commit index).
+    pub fn offset_after(&self, index: u64) -> Offset {
+        self.index.offset_after(index)
+    }
+}

@@ -1,0 +1,43 @@
+//! The openraft type configuration shared by every Raft group of a node (the partitions' and
+//! the controller's): an entry's data is one record batch; members are broker ids whose peer
+//! addresses come from the node's peer set, so `Node` carries nothing.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+
+/// The data of a normal entry: one record batch, as the producer sent it after validation
+/// (base offset and leader epoch are rewritten when it is appended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordBatch(pub Bytes);
+
+/// What applying an entry answers to the proposer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Applied {
+    /// A record batch: the offsets it got.
+    Batch { base_offset: i64, last_offset: i64 },
+    /// A blank or membership entry.
+    RaftOnly,
+}
+
+openraft::declare_raft_types!(
+    /// Chronik's Raft types: node ids are broker ids (`u64`), entries are record batches.
+    pub ChronikRaft:
+        D = RecordBatch,
+        R = Applied,
+        NodeId = u64,
+        Node = openraft::EmptyNode,
+        Entry = openraft::Entry<ChronikRaft>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+        Responder = openraft::impls::OneshotResponder<ChronikRaft>,
+);
+
+pub type NodeId = u64;
+pub type Entry = openraft::Entry<ChronikRaft>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type Membership = openraft::Membership<NodeId, openraft::EmptyNode>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::EmptyNode>;
+pub type RaftStorageError = openraft::StorageError<NodeId>;
+pub type Raft = openraft::Raft<ChronikRaft>;
