@@ -4,6 +4,7 @@
 //! them. It knows record batches, not Kafka requests.
 //!
 //! # Layout
+//! - `config`: Raft timing and batching of a partition group.
 //! - `types`: the openraft type configuration (`ChronikRaft`): entries are record batches.
 //! - `entry_index`: pure map from Raft index to a batch or a Raft-only entry.
 //! - `raft_entries`: the `raft-entries` file of Raft-only entries (blank, membership).
@@ -12,6 +13,7 @@
 //! - `log_store`: openraft's `RaftLogStorage` over a `ReplicaLog`.
 //! - `state_machine`: openraft's `RaftStateMachine` for a partition.
 
+pub mod config;
 pub mod entry_index;
 pub mod log_store;
 pub mod raft_entries;

@@ -256,50 +256,9 @@ pub(crate) mod tests {
 
     /// Builds a valid uncompressed batch holding `count` records with `value` each.
     pub fn make_batch(base_offset: Offset, count: i32, timestamp: i64, value: &[u8]) -> Vec<u8> {
-        let mut records = Vec::new();
-        for i in 0..count {
-            let mut rec = Vec::new();
-            rec.push(0u8); // attributes
-            put_varint(&mut rec, 0); // timestamp delta
-            put_varint(&mut rec, i64::from(i)); // offset delta
-            put_varint(&mut rec, -1); // key length (null)
-            put_varint(&mut rec, value.len() as i64);
-            rec.extend_from_slice(value);
-            put_varint(&mut rec, 0); // headers
-            put_varint(&mut records, rec.len() as i64);
-            records.extend_from_slice(&rec);
-        }
-        let mut b = Vec::new();
-        b.extend_from_slice(&base_offset.to_be_bytes());
-        let batch_length = (RECORD_BATCH_HEADER_BYTES - 12 + records.len()) as i32;
-        b.extend_from_slice(&batch_length.to_be_bytes());
-        b.extend_from_slice(&0i32.to_be_bytes()); // leader epoch
-        b.push(2); // magic
-        b.extend_from_slice(&0u32.to_be_bytes()); // crc placeholder
-        b.extend_from_slice(&0i16.to_be_bytes()); // attributes
-        b.extend_from_slice(&(count - 1).to_be_bytes());
-        b.extend_from_slice(&timestamp.to_be_bytes());
-        b.extend_from_slice(&timestamp.to_be_bytes());
-        b.extend_from_slice(&(-1i64).to_be_bytes());
-        b.extend_from_slice(&(-1i16).to_be_bytes());
-        b.extend_from_slice(&(-1i32).to_be_bytes());
-        b.extend_from_slice(&count.to_be_bytes());
-        b.extend_from_slice(&records);
-        let crc = compute_crc(&b).unwrap();
-        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let mut b = crate::batch_builder::uncompressed_batch(count, timestamp, value);
+        set_base_offset(&mut b, base_offset);
         b
-    }
-
-    fn put_varint(out: &mut Vec<u8>, v: i64) {
-        let mut z = ((v << 1) ^ (v >> 63)) as u64;
-        loop {
-            if z < 0x80 {
-                out.push(z as u8);
-                return;
-            }
-            out.push((z as u8 & 0x7f) | 0x80);
-            z >>= 7;
-        }
     }
 
     #[test]

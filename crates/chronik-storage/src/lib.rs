@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - `batch`: record batch v2 header, validation (CRC-32C), base-offset and LogAppendTime rewrite.
+//! - `batch_builder`: uncompressed batches built as a producer would (tests, simulator).
 //! - `index`: `OffsetIndex` and `TimeIndex` entries and files.
 //! - `segment`: `LogSegment`, one `.log` file with its indexes.
 //! - `recovery`: scan of a segment and the pure recovery planner.
@@ -20,6 +21,7 @@
 //! - `error`: `StorageError` and `BatchError`.
 
 pub mod batch;
+pub mod batch_builder;
 pub mod check;
 pub mod checkpoint;
 pub mod cleaner;
