@@ -8,7 +8,7 @@ pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 500;
 pub const ELECTION_TIMEOUT_MAX_MS: u64 = 1000;
 /// Most entries (record batches) in one AppendEntries request.
-pub const APPEND_ENTRIES_MAX: u64 = 256;
+pub const APPEND_ENTRIES_MAX: u64 = 64;
 
 /// The openraft configuration of a partition's Raft group. Snapshots are never built on a
 /// schedule: the log is the data and is kept until retention removes it.

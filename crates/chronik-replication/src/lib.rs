@@ -6,20 +6,24 @@
 //! # Layout
 //! - `config`: Raft timing and batching of a partition group.
 //! - `types`: the openraft type configuration (`ChronikRaft`): entries are record batches.
+//! - `groups`: the Raft groups a node hosts; answers peers' requests.
 //! - `entry_index`: pure map from Raft index to a batch or a Raft-only entry.
 //! - `raft_entries`: the `raft-entries` file of Raft-only entries (blank, membership).
 //! - `raft_state`: the `raft-state` file (vote, commit hint, purge point).
 //! - `replica_log`: one replica's Raft log over its `PartitionLog`, with the durability order.
 //! - `log_store`: openraft's `RaftLogStorage` over a `ReplicaLog`.
 //! - `state_machine`: openraft's `RaftStateMachine` for a partition.
+//! - `transport`: the peer protocol, client, listener and openraft network over TCP.
 
 pub mod config;
 pub mod entry_index;
+pub mod groups;
 pub mod log_store;
 pub mod raft_entries;
 pub mod raft_state;
 pub mod replica_log;
 pub mod state_machine;
+pub mod transport;
 pub mod types;
 
 pub use log_store::{LogStore, SharedReplica};

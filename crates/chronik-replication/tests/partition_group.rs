@@ -5,79 +5,13 @@
 
 mod common;
 
-use bytes::Bytes;
 use chronik_replication::replica_log::lock_log;
 use chronik_replication::types::{NodeId, Raft};
-use chronik_replication::{Applied, RecordBatch};
-use chronik_storage::batch_builder::uncompressed_batch;
-use common::{start_replica, Replica, Router, TestResult};
+use common::{
+    applied, assert_contiguous, batch, leader_of, start_replica, stored, write, Replica, Router,
+    TestResult, WAIT,
+};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
-
-const WAIT: Option<Duration> = Some(Duration::from_secs(20));
-
-fn batch(i: usize) -> RecordBatch {
-    RecordBatch(Bytes::from(uncompressed_batch(
-        1 + (i % 3) as i32,
-        1_700_000_000_000 + i as i64,
-        format!("value-{i}").as_bytes(),
-    )))
-}
-
-async fn leader_of(rafts: &[&Raft]) -> Result<NodeId, Box<dyn std::error::Error + Send + Sync>> {
-    let m = rafts[0]
-        .wait(WAIT)
-        .metrics(|m| m.current_leader.is_some(), "a leader")
-        .await?;
-    let leader = m.current_leader.ok_or("no leader")?;
-    for r in rafts {
-        r.wait(WAIT)
-            .metrics(
-                |m| m.current_leader == Some(leader),
-                "all agree on the leader",
-            )
-            .await?;
-    }
-    Ok(leader)
-}
-
-/// Writes `n` batches through the leader; returns their (base, last) offsets.
-async fn write(
-    leader: &Raft,
-    from: usize,
-    n: usize,
-) -> Result<Vec<(i64, i64)>, Box<dyn std::error::Error + Send + Sync>> {
-    let mut out = Vec::new();
-    for i in from..from + n {
-        let resp = leader.client_write(batch(i)).await?;
-        match resp.data {
-            Applied::Batch {
-                base_offset,
-                last_offset,
-            } => out.push((base_offset, last_offset)),
-            Applied::RaftOnly => return Err("a batch applied as a Raft-only entry".into()),
-        }
-    }
-    Ok(out)
-}
-
-/// Every stored batch of a replica's log below its log end, with its bytes.
-fn stored(r: &Replica) -> Result<Vec<Vec<u8>>, Box<dyn std::error::Error + Send + Sync>> {
-    let log = lock_log(&r.log);
-    let mut out = Vec::new();
-    for loc in log.batch_locations()? {
-        out.push(log.read_batch_at(loc.base_offset)?);
-    }
-    Ok(out)
-}
-
-fn assert_contiguous(offsets: &[(i64, i64)], start: i64) {
-    let mut next = start;
-    for (base, last) in offsets {
-        assert_eq!(*base, next, "offsets are contiguous: {offsets:?}");
-        next = last + 1;
-    }
-}
 
 async fn three_replicas(
     dirs: &[tempfile::TempDir],
@@ -111,16 +45,10 @@ async fn replicates_fails_over_and_truncates_a_deposed_leaders_suffix() -> TestR
     // Replication: contiguous offsets from 0 (Raft-only entries take none), the same bytes on
     // every replica, the leader epoch (term) stamped into each batch.
     let first = write(&replicas[&leader].raft, 0, 20).await?;
-    assert_contiguous(&first, 0);
-    let end = first.last().map_or(0, |o| o.1 + 1);
+    assert_contiguous(&first.offsets, 0);
+    let end = first.end_offset();
     for r in replicas.values() {
-        r.raft
-            .wait(WAIT)
-            .metrics(
-                |m| m.last_applied == replicas[&leader].raft.metrics().borrow().last_applied,
-                "follower applied everything",
-            )
-            .await?;
+        applied(&r.raft, first.last_index).await?;
     }
     let logs: Vec<_> = replicas.values().map(stored).collect::<Result<_, _>>()?;
     assert_eq!(logs[0].len(), 20);
@@ -164,7 +92,7 @@ async fn replicates_fails_over_and_truncates_a_deposed_leaders_suffix() -> TestR
         .ok_or("no leader")?;
     assert_ne!(new_leader, old);
     let after = write(&replicas[&new_leader].raft, 20, 10).await?;
-    assert_contiguous(&after, end);
+    assert_contiguous(&after.offsets, end);
     assert_eq!(
         lock_log(&replicas[&old].log).high_watermark(),
         end,
@@ -175,12 +103,8 @@ async fn replicates_fails_over_and_truncates_a_deposed_leaders_suffix() -> TestR
         // The old leader's proposals fail (it lost leadership); none was acknowledged.
         assert!(p.await?.is_err(), "an uncommitted write was acknowledged");
     }
-    let target = replicas[&new_leader].raft.metrics().borrow().last_applied;
     for r in replicas.values() {
-        r.raft
-            .wait(WAIT)
-            .metrics(|m| m.last_applied >= target, "caught up after healing")
-            .await?;
+        applied(&r.raft, after.last_index).await?;
     }
     let logs: Vec<_> = replicas.values().map(stored).collect::<Result<_, _>>()?;
     assert_eq!(logs[0].len(), 30);
@@ -200,14 +124,9 @@ async fn replicates_fails_over_and_truncates_a_deposed_leaders_suffix() -> TestR
     let dir = stopped.dir.clone();
     drop(stopped);
     let more = write(&replicas[&new_leader].raft, 30, 5).await?;
-    assert_contiguous(&more, after.last().map_or(0, |o| o.1 + 1));
+    assert_contiguous(&more.offsets, after.end_offset());
     let restarted = start_replica(follower, &dir, &router).await?;
-    let target = replicas[&new_leader].raft.metrics().borrow().last_applied;
-    restarted
-        .raft
-        .wait(WAIT)
-        .metrics(|m| m.last_applied >= target, "restarted replica caught up")
-        .await?;
+    applied(&restarted.raft, more.last_index).await?;
     replicas.insert(follower, restarted);
     let logs: Vec<_> = replicas.values().map(stored).collect::<Result<_, _>>()?;
     assert_eq!(logs[0].len(), 35);

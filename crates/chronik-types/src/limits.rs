@@ -43,3 +43,17 @@ pub const RETENTION_CHECK_INTERVAL_MS: u64 = 30_000;
 pub const RECOVERY_POINT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;
 /// How often compacted topics are checked for new closed segments (Kafka's `log.cleaner.backoff.ms`).
 pub const COMPACTION_CHECK_INTERVAL_MS: u64 = 15_000;
+
+/// Largest frame on the peer (Raft) transport: an AppendEntries of up to
+/// `APPEND_ENTRIES_MAX` default-sized batches fits; a larger one is sent in smaller pieces.
+pub const PEER_FRAME_BYTES_MAX: usize = 128 * 1024 * 1024;
+/// Requests queued to one peer before new ones fail at once (a slow peer cannot make the
+/// queue grow without bound).
+pub const PEER_QUEUE_REQUESTS_MAX: usize = 4096;
+/// Requests from one peer connection handled at once.
+pub const PEER_IN_FLIGHT_REQUESTS_MAX: usize = 4096;
+/// Reconnection backoff to an unreachable peer: first delay and cap.
+pub const PEER_BACKOFF_MIN_MS: u64 = 50;
+pub const PEER_BACKOFF_MAX_MS: u64 = 2_000;
+/// How long a connection attempt to a peer may take.
+pub const PEER_CONNECT_TIMEOUT_MS: u64 = 1_000;
