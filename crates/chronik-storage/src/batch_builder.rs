@@ -56,3 +56,61 @@ fn put_varint(out: &mut Vec<u8>, v: i64) {
     }
     out.push(z as u8);
 }
+
+/// The values of the records of an uncompressed batch (as built by `uncompressed_batch`), in
+/// order; `None` if the batch is compressed or its records do not parse.
+pub fn record_values(batch_bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    let h = batch::BatchHeader::parse(batch_bytes)?;
+    if h.compression_codec() != 0 {
+        return None;
+    }
+    let mut pos = RECORD_BATCH_HEADER_BYTES;
+    let end = h.size_bytes().min(batch_bytes.len());
+    let mut out = Vec::new();
+    for _ in 0..h.records_count {
+        let (len, n) = get_varint(batch_bytes.get(pos..end)?)?;
+        pos += n;
+        let rec_end = pos.checked_add(usize::try_from(len).ok()?)?;
+        let rec = batch_bytes.get(pos..rec_end)?;
+        let mut p = 1; // attributes
+        let (_, n) = get_varint(rec.get(p..)?)?; // timestamp delta
+        p += n;
+        let (_, n) = get_varint(rec.get(p..)?)?; // offset delta
+        p += n;
+        let (key_len, n) = get_varint(rec.get(p..)?)?;
+        p += n + usize::try_from(key_len.max(0)).ok()?;
+        let (value_len, n) = get_varint(rec.get(p..)?)?;
+        p += n;
+        let value = rec.get(p..p.checked_add(usize::try_from(value_len.max(0)).ok()?)?)?;
+        out.push(value);
+        pos = rec_end;
+    }
+    Some(out)
+}
+
+fn get_varint(buf: &[u8]) -> Option<(i64, usize)> {
+    let mut z: u64 = 0;
+    for (i, b) in buf.iter().enumerate().take(10) {
+        z |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((((z >> 1) as i64) ^ -((z & 1) as i64), i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_batches_validate_and_their_values_read_back() {
+        let b = uncompressed_batch(3, 1_000, b"hello");
+        let h = batch::validate(&b).map_err(|e| e.to_string());
+        assert_eq!(h.map(|h| h.records_count), Ok(3));
+        assert_eq!(record_values(&b), Some(vec![&b"hello"[..]; 3]));
+        let long = vec![7u8; 300]; // a value length needing a two-byte varint
+        let b = uncompressed_batch(1, 1_000, &long);
+        assert_eq!(record_values(&b), Some(vec![&long[..]]));
+    }
+}

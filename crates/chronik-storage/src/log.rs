@@ -716,3 +716,7 @@ mod fault_tests;
 #[cfg(test)]
 #[path = "tests/compaction.rs"]
 mod compaction_tests;
+
+#[cfg(test)]
+#[path = "tests/replica.rs"]
+mod replica_tests;

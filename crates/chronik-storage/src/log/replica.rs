@@ -126,6 +126,19 @@ impl PartitionLog {
                 ),
             });
         }
+        // The offset must start a batch (or end the log): checked before anything is deleted.
+        if let Some((_, seg)) = self.segments.range(..=offset).next_back() {
+            if offset > seg.base_offset {
+                if let Some((_, h)) = seg.find_position(offset)? {
+                    if h.base_offset != offset {
+                        return Err(StorageError::Corrupt {
+                            path: self.dir.clone(),
+                            reason: format!("offset {offset} is inside a record batch"),
+                        });
+                    }
+                }
+            }
+        }
         let first_base = self.segments.keys().next().copied().unwrap_or(0);
         let doomed: Vec<Offset> = self
             .segments
