@@ -1,8 +1,12 @@
 //! `RaftGroups`: the Raft groups this node hosts, by group id; answers peers' requests by
 //! handing them to the right group.
 
+use crate::controller::{records, MetadataOutcome, MetadataRecord, CONTROLLER_TOPIC};
+use crate::transport::wire::ControllerWriteError;
 use crate::transport::{GroupId, PeerHandler, PeerRequest, PeerResponse};
+use crate::types::{Applied, RecordBatch};
 use crate::types::{NodeId, Raft};
+use openraft::error::{ClientWriteError, RaftError};
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
@@ -66,6 +70,36 @@ impl PeerHandler for RaftGroups {
                 Some(raft) => PeerResponse::InstallSnapshot(raft.install_snapshot(r).await),
                 None => PeerResponse::UnknownGroup,
             },
+            PeerRequest::ControllerWrite(record) => {
+                match self.get(&GroupId::new(CONTROLLER_TOPIC, 0)) {
+                    Some(raft) => {
+                        PeerResponse::ControllerWrite(controller_write(&raft, &record).await)
+                    }
+                    None => PeerResponse::UnknownGroup,
+                }
+            }
         }
+    }
+}
+
+/// Proposes `record` on this node's controller Raft (which must lead) and waits for it to be
+/// committed and applied; answers its log index and outcome.
+pub async fn controller_write(
+    raft: &Raft,
+    record: &MetadataRecord,
+) -> Result<(u64, MetadataOutcome), ControllerWriteError> {
+    let batch = records::to_batch(record, crate::log_store::now_ms())
+        .map_err(|e| ControllerWriteError::Failed(e.to_string()))?;
+    match raft.client_write(RecordBatch(batch.into())).await {
+        Ok(resp) => match resp.data {
+            Applied::Metadata(outcome) => Ok((resp.log_id.index, outcome)),
+            other => Err(ControllerWriteError::Failed(format!(
+                "a metadata record applied as {other:?}"
+            ))),
+        },
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+            Err(ControllerWriteError::NotLeader(f.leader_id))
+        }
+        Err(e) => Err(ControllerWriteError::Failed(e.to_string())),
     }
 }

@@ -4,6 +4,7 @@
 //! them. It knows record batches, not Kafka requests.
 //!
 //! # Layout
+//! - `controller`: the controller group: metadata records, the cluster image, placement.
 //! - `config`: Raft timing and batching of a partition group.
 //! - `types`: the openraft type configuration (`ChronikRaft`): entries are record batches.
 //! - `groups`: the Raft groups a node hosts; answers peers' requests.
@@ -11,14 +12,17 @@
 //! - `raft_entries`: the `raft-entries` file of Raft-only entries (blank, membership).
 //! - `raft_state`: the `raft-state` file (vote, commit hint, purge point).
 //! - `replica_log`: one replica's Raft log over its `PartitionLog`, with the durability order.
+//! - `node`: one node's part of the cluster: peer listener, controller, partition groups.
 //! - `log_store`: openraft's `RaftLogStorage` over a `ReplicaLog`.
 //! - `state_machine`: openraft's `RaftStateMachine` for a partition.
 //! - `transport`: the peer protocol, client, listener and openraft network over TCP.
 
 pub mod config;
+pub mod controller;
 pub mod entry_index;
 pub mod groups;
 pub mod log_store;
+pub mod node;
 pub mod raft_entries;
 pub mod raft_state;
 pub mod replica_log;

@@ -12,12 +12,14 @@ use std::io::Cursor;
 pub struct RecordBatch(pub Bytes);
 
 /// What applying an entry answers to the proposer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied {
     /// A record batch: the offsets it got.
     Batch { base_offset: i64, last_offset: i64 },
     /// A blank or membership entry.
     RaftOnly,
+    /// A metadata record of the controller log.
+    Metadata(crate::controller::MetadataOutcome),
 }
 
 openraft::declare_raft_types!(

@@ -43,10 +43,14 @@ impl fmt::Display for GroupId {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerRequest {
-    Hello { node_id: NodeId },
+    Hello {
+        node_id: NodeId,
+    },
     AppendEntries(GroupId, AppendEntriesRequest<ChronikRaft>),
     Vote(GroupId, VoteRequest<NodeId>),
     InstallSnapshot(GroupId, InstallSnapshotRequest<ChronikRaft>),
+    /// Propose a metadata record to the controller (sent to its leader).
+    ControllerWrite(crate::controller::MetadataRecord),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,10 +63,20 @@ pub enum PeerResponse {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    /// The controller log index the record got, and its outcome.
+    ControllerWrite(Result<(u64, crate::controller::MetadataOutcome), ControllerWriteError>),
     /// The receiver has no replica of that group (yet).
     UnknownGroup,
     /// The receiver could not decode the request.
     BadRequest(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ControllerWriteError {
+    #[error("not the controller leader (leader: {0:?})")]
+    NotLeader(Option<NodeId>),
+    #[error("controller write failed: {0}")]
+    Failed(String),
 }
 
 #[derive(Debug, thiserror::Error)]

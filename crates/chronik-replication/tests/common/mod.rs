@@ -249,7 +249,7 @@ pub async fn write(
                 base_offset,
                 last_offset,
             } => offsets.push((base_offset, last_offset)),
-            Applied::RaftOnly => return Err("a batch applied as a Raft-only entry".into()),
+            other => return Err(format!("a batch applied as {other:?}").into()),
         }
     }
     Ok(Written {
