@@ -9,6 +9,7 @@ use crate::groups::GroupService;
 use crate::partition::Partition;
 use crate::producer_ids::ProducerIdManager;
 use crate::topics::{self, partition_dir_name, Topic};
+use chronik_replication::node::ReplicationNode;
 use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use chronik_storage::config::LogConfig;
 use chronik_storage::topic_store::{self, TopicRecord};
@@ -34,6 +35,12 @@ pub struct Broker {
     pub groups: Arc<GroupService>,
     pub producer_ids: ProducerIdManager,
     shutting_down: AtomicBool,
+    /// Cluster mode: this node's replication (controller, partition groups).
+    pub cluster: Option<Arc<ReplicationNode>>,
+    /// Notified after the reconciler applied a metadata change (cluster mode).
+    pub topics_changed: Notify,
+    /// Cluster mode: the rest of the producer-id block the controller gave this node.
+    cluster_producer_ids: Mutex<(i64, i64)>,
 }
 
 pub fn now_ms() -> i64 {
@@ -99,21 +106,105 @@ impl Broker {
             path: dir.join(topics::CONSUMER_OFFSETS_TOPIC),
             reason: e.to_string(),
         })?;
-        let data_arrived = Arc::new(Notify::new());
-        let broker = Arc::new(Self {
+        let broker = Self::assemble(config, meta.cluster_id, topics, groups, None)?;
+        broker.write_checkpoints()?;
+        Ok(broker)
+    }
+
+    /// Opens the broker of a cluster node: topics come from the controller's image (see
+    /// `cluster::run_reconciler`, which this starts). Consumer groups are not replicated yet.
+    pub fn open_cluster(
+        config: BrokerConfig,
+        node: Arc<ReplicationNode>,
+    ) -> Result<Arc<Self>, StorageError> {
+        let dir = config.data_dir.clone();
+        meta::load_or_init(&dir, config.node_id)?;
+        let groups =
+            GroupService::load(config.coordinator_config(), None, now_ms()).map_err(|e| {
+                StorageError::Corrupt {
+                    path: dir.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+        let ids: Vec<String> = node.voters().iter().map(u64::to_string).collect();
+        let cluster_id = format!("chronik-{}", ids.join("-"));
+        let broker = Self::assemble(
             config,
-            cluster_id: meta.cluster_id,
+            cluster_id,
+            BTreeMap::new(),
+            groups,
+            Some(Arc::clone(&node)),
+        )?;
+        tokio::spawn(crate::cluster::run_reconciler(Arc::clone(&broker), node));
+        Ok(broker)
+    }
+
+    fn assemble(
+        config: BrokerConfig,
+        cluster_id: String,
+        topics: BTreeMap<String, Arc<Topic>>,
+        groups: GroupService,
+        cluster: Option<Arc<ReplicationNode>>,
+    ) -> Result<Arc<Self>, StorageError> {
+        let data_arrived = Arc::new(Notify::new());
+        let producer_ids = ProducerIdManager::open(&config.data_dir)?;
+        Ok(Arc::new(Self {
+            config,
+            cluster_id,
             topics: RwLock::new(topics),
             admin: Mutex::new(()),
             group_commit: GroupCommit::start(Arc::clone(&data_arrived)),
             data_arrived,
             fetch_sessions: Mutex::new(FetchSessionCache::default()),
             groups: Arc::new(groups),
-            producer_ids: ProducerIdManager::open(&dir)?,
+            producer_ids,
             shutting_down: AtomicBool::new(false),
-        });
-        broker.write_checkpoints()?;
-        Ok(broker)
+            cluster,
+            topics_changed: Notify::new(),
+            cluster_producer_ids: Mutex::new((0, 0)),
+        }))
+    }
+
+    /// Serves `topic` (cluster reconciler).
+    pub(crate) fn install_topic(&self, topic: Topic) {
+        self.topics
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(topic.record.name.clone(), Arc::new(topic));
+    }
+
+    /// Stops serving a topic (cluster reconciler).
+    pub(crate) fn uninstall_topic(&self, name: &str) {
+        self.topics
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+    }
+
+    pub(crate) fn take_cluster_producer_id(&self) -> Option<i64> {
+        let mut block = self
+            .cluster_producer_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (block.0 < block.1).then(|| {
+            block.0 += 1;
+            block.0 - 1
+        })
+    }
+
+    pub(crate) fn refill_cluster_producer_ids(&self, next: i64, end: i64) {
+        *self
+            .cluster_producer_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = (next, end);
+    }
+
+    /// A producer id never handed out before (in a cluster: from a controller block).
+    pub fn allocate_producer_id(&self) -> Result<i64, BrokerError> {
+        match &self.cluster {
+            Some(node) => self.allocate_producer_id_in_cluster(node),
+            None => Ok(self.producer_ids.allocate()?),
+        }
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
@@ -173,7 +264,12 @@ impl Broker {
             return Err(BrokerError::TopicAlreadyExists(name.to_string()));
         }
         topics::validate_partition_count(partitions)?;
-        topics::validate_replication_factor(replication_factor, 1)?;
+        match &self.cluster {
+            Some(node) => {
+                crate::cluster::replication_factor(node, replication_factor)?;
+            }
+            None => topics::validate_replication_factor(replication_factor, 1)?,
+        }
         topics::validate_configs(configs)
     }
 
@@ -193,6 +289,9 @@ impl Broker {
             partitions,
             configs,
         };
+        if let Some(node) = &self.cluster {
+            return self.create_topic_in_cluster(node, record, replication_factor);
+        }
         let log_config = LogConfig::from_overrides(&record.configs);
         let parts = self.open_partitions(&record, &log_config, 0)?;
         let topic = Arc::new(Topic {
@@ -252,7 +351,8 @@ impl Broker {
         if !self.config.auto_create_topics_enable {
             return Ok(None);
         }
-        match self.create_topic(name, self.config.num_partitions, 1, BTreeMap::new()) {
+        let rf = if self.cluster.is_some() { -1 } else { 1 };
+        match self.create_topic(name, self.config.num_partitions, rf, BTreeMap::new()) {
             Ok(t) => Ok(Some(t)),
             Err(BrokerError::TopicAlreadyExists(_)) => Ok(self.topic(name)),
             Err(e) => Err(e),
@@ -262,6 +362,9 @@ impl Broker {
     /// Deletes a topic: the durable record first, then its files.
     pub fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, BrokerError> {
         let _admin = self.lock_admin();
+        if let Some(node) = &self.cluster {
+            return self.delete_topic_in_cluster(node, name);
+        }
         let mut map = self
             .topics
             .read()
@@ -307,6 +410,9 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
+        if let Some(node) = &self.cluster {
+            return self.create_partitions_in_cluster(node, name, current, count);
+        }
         let mut record = topic.record.clone();
         record.partitions = count;
         let mut partitions = topic.partitions.clone();
@@ -329,6 +435,9 @@ impl Broker {
         let topic = self
             .topic(name)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        if let Some(node) = &self.cluster {
+            return self.set_topic_configs_in_cluster(node, name, configs);
+        }
         let mut record = topic.record.clone();
         record.configs = configs;
         let log_config = LogConfig::from_overrides(&record.configs);
@@ -356,6 +465,9 @@ impl Broker {
 
     /// Writes the recovery-point and log-start-offset checkpoints.
     pub fn write_checkpoints(&self) -> Result<(), StorageError> {
+        if let Some(node) = &self.cluster {
+            node.checkpoint()?; // every Raft group's commit point
+        }
         let mut recovery = BTreeMap::new();
         let mut starts = BTreeMap::new();
         for t in self.all_topics() {
@@ -375,7 +487,8 @@ impl Broker {
         let now = now_ms();
         let mut deleted = 0;
         for t in self.all_topics() {
-            for p in &t.partitions {
+            // Replicated logs keep every entry until deletion is replicated too (not yet).
+            for p in t.partitions.iter().filter(|p| p.raft().is_none()) {
                 match p.with_log(|log| log.apply_retention(now)) {
                     Ok(n) => deleted += n,
                     Err(e) => tracing::warn!(partition = %p.tp, error = %e, "retention failed"),
@@ -394,7 +507,7 @@ impl Broker {
             if !t.log_config.cleanup_compact {
                 continue;
             }
-            for p in &t.partitions {
+            for p in t.partitions.iter().filter(|p| p.raft().is_none()) {
                 let Some(input) = p.with_log(|log| log.compaction_input(now)) else {
                     continue;
                 };

@@ -29,6 +29,10 @@ pub enum BrokerError {
     InvalidRequiredAcks(i16),
     #[error("the broker is shutting down")]
     ShuttingDown,
+    #[error("the cluster controller is not available: {0}")]
+    ControllerUnavailable(String),
+    #[error("this broker is not the leader of the partition")]
+    NotLeaderOrFollower,
 }
 
 impl BrokerError {
@@ -45,7 +49,8 @@ impl BrokerError {
             Self::InvalidConfig(_) => ResponseError::InvalidConfig,
             Self::InvalidRequest(_) => ResponseError::InvalidRequest,
             Self::InvalidRequiredAcks(_) => ResponseError::InvalidRequiredAcks,
-            Self::ShuttingDown => ResponseError::NotLeaderOrFollower,
+            Self::ShuttingDown | Self::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
+            Self::ControllerUnavailable(_) => ResponseError::RequestTimedOut,
         };
         e.code()
     }

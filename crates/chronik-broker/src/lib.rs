@@ -5,7 +5,8 @@
 //! - `broker`: `Broker`, the shared state; start-up recovery, checkpoints, retention, shutdown.
 //! - `config`: `BrokerConfig`, broker-level settings with Kafka's names.
 //! - `topics`: `Topic`, topic-name / partition / replication-factor rules.
-//! - `partition`: `Partition`, a log behind its lock.
+//! - `partition`: `Partition`, a log behind its lock (and its Raft group in a cluster).
+//! - `cluster`: cluster mode: topics from the controller image, admin through the controller.
 //! - `group_commit`: one fdatasync round shared by all concurrent appends on the node.
 //! - `groups`: the group coordinator service over `__consumer_offsets`.
 //! - `producer_ids`: durable producer id blocks for idempotent producers.
@@ -14,6 +15,7 @@
 //! - `error`: `BrokerError` and the mapping of every internal error to a Kafka error code.
 
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod fetch_session;

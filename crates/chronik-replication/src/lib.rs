@@ -9,6 +9,7 @@
 //! - `types`: the openraft type configuration (`ChronikRaft`): entries are record batches.
 //! - `groups`: the Raft groups a node hosts; answers peers' requests.
 //! - `entry_index`: pure map from Raft index to a batch or a Raft-only entry.
+//! - `proposer`: queues record batches to a partition leader in proposal order.
 //! - `raft_entries`: the `raft-entries` file of Raft-only entries (blank, membership).
 //! - `raft_state`: the `raft-state` file (vote, commit hint, purge point).
 //! - `replica_log`: one replica's Raft log over its `PartitionLog`, with the durability order.
@@ -23,6 +24,7 @@ pub mod entry_index;
 pub mod groups;
 pub mod log_store;
 pub mod node;
+pub mod proposer;
 pub mod raft_entries;
 pub mod raft_state;
 pub mod replica_log;

@@ -7,6 +7,10 @@ use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+/// `--raft-addr` when not given.
+pub const DEFAULT_RAFT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 5001);
+
 /// Chronik: a Kafka-wire-compatible streaming server.
 #[derive(Debug, Parser, Default)]
 #[command(name = "chronik-server", version, about)]
@@ -26,11 +30,11 @@ pub struct Cli {
     /// Listen address for GET /health/live, /health/ready and /metrics. [default: 0.0.0.0:6092]
     #[arg(long, env = "CHRONIK_HTTP_ADDR")]
     pub http_addr: Option<String>,
-    /// Listen address for peer (Raft) traffic. Reserved for cluster mode; validated only.
+    /// Listen address for peer (Raft) traffic in a cluster. [default: 0.0.0.0:5001]
     #[arg(long, env = "CHRONIK_RAFT_ADDR")]
     pub raft_addr: Option<String>,
-    /// A cluster peer as ID=HOST:PORT (repeatable; also CHRONIK_PEERS, comma-separated).
-    /// Reserved for cluster mode; validated only.
+    /// Another voter of the cluster as ID=HOST:PORT, its peer address (repeatable; also
+    /// CHRONIK_PEERS, comma-separated). Without any, the node is a single-node broker.
     #[arg(long = "peer", env = "CHRONIK_PEER", value_delimiter = ',')]
     pub peers: Vec<String>,
     /// Partitions of auto-created topics (Kafka's num.partitions). [default: 1]
@@ -190,7 +194,13 @@ impl Config {
                 .parse()
                 .with_context(|| format!("invalid peer '{p}': bad node id"))?;
             split_host_port("peer", addr)?;
+            if peers.iter().any(|(other, _)| *other == id) {
+                bail!("invalid peer '{p}': node id {id} is named twice");
+            }
             peers.push((id, addr.to_string()));
+        }
+        if peers.iter().any(|(id, _)| *id == node_id) {
+            bail!("--peer names this node's own id {node_id}; list only the other voters");
         }
         let num_partitions = cli.num_partitions.or(file.num_partitions).unwrap_or(1);
         if !(1..=chronik_types::limits::PARTITIONS_PER_TOPIC_MAX).contains(&num_partitions) {

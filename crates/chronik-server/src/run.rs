@@ -42,11 +42,6 @@ fn init_tracing() {
 
 async fn serve(config: Config) -> Result<()> {
     let _lock = crate::data_dir::prepare(&config.data_dir)?;
-    if !config.peers.is_empty() || config.raft_addr.is_some() {
-        tracing::warn!(
-            "--raft-addr/--peer given: cluster mode is not available yet; serving as a single node"
-        );
-    }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
@@ -86,14 +81,45 @@ async fn serve(config: Config) -> Result<()> {
     if let Some(faults) = &faults {
         broker_config.fs = Arc::new(faults.clone());
     }
-    let broker = Broker::open(broker_config).context("cannot open the data dir")?;
+    let broker = if config.peers.is_empty() {
+        Broker::open(broker_config).context("cannot open the data dir")?
+    } else {
+        let node = start_cluster_node(&config, &broker_config).await?;
+        Broker::open_cluster(broker_config, node).context("cannot open the data dir")?
+    };
     let _ = broker_slot.set(Arc::clone(&broker));
     let kafka_listener = TcpListener::bind(config.kafka_addr)
         .await
         .with_context(|| format!("cannot listen on kafka-addr {}", config.kafka_addr))?;
-    tracing::info!(kafka = %config.kafka_addr, http = %config.http_addr, data_dir = %config.data_dir.display(),
-        node_id = config.node_id, "chronik-server ready");
-    ready.store(true, Ordering::SeqCst);
+    match &broker.cluster {
+        None => {
+            tracing::info!(kafka = %config.kafka_addr, http = %config.http_addr, data_dir = %config.data_dir.display(),
+                node_id = config.node_id, "chronik-server ready");
+            ready.store(true, Ordering::SeqCst);
+        }
+        Some(node) => {
+            // Ready once a controller leader is known and this broker is in its metadata.
+            let node = Arc::clone(node);
+            let ready = Arc::clone(&ready);
+            let node_id = config.node_id;
+            tokio::spawn(async move {
+                let mut changes = node.image_changes();
+                loop {
+                    let me = u64::try_from(node_id).unwrap_or(u64::MAX);
+                    if node.controller_leader().is_some()
+                        && node.with_image(|i| i.brokers.contains_key(&me))
+                    {
+                        tracing::info!(node_id, "chronik-server ready (cluster member)");
+                        ready.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    if changes.changed().await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let upkeep = tokio::spawn(upkeep(Arc::clone(&broker), stop_rx.clone()));
@@ -117,6 +143,11 @@ async fn serve(config: Config) -> Result<()> {
         tracing::warn!("connections still open after the drain period; closing them");
     }
     let _ = upkeep.await;
+    if let Some(node) = &broker.cluster {
+        if let Err(e) = node.shutdown().await {
+            tracing::warn!(error = %e, "writing Raft checkpoints at shutdown failed");
+        }
+    }
     let b = Arc::clone(&broker);
     tokio::task::spawn_blocking(move || b.flush_all())
         .await
@@ -170,4 +201,39 @@ async fn wait_for_signal() -> Result<()> {
         _ = int.recv() => {},
     }
     Ok(())
+}
+
+/// Binds the peer listener and starts this node's replication (controller and partition
+/// groups). Never waits for peers: they are connected to in the background.
+async fn start_cluster_node(
+    config: &Config,
+    broker_config: &BrokerConfig,
+) -> Result<Arc<chronik_replication::node::ReplicationNode>> {
+    let raft_addr = config.raft_addr.unwrap_or(crate::config::DEFAULT_RAFT_ADDR);
+    let listener = TcpListener::bind(raft_addr)
+        .await
+        .with_context(|| format!("cannot listen on raft-addr {raft_addr}"))?;
+    let me = u64::try_from(config.node_id).context("node-id must not be negative")?;
+    let mut voters = std::collections::BTreeMap::new();
+    voters.insert(me, raft_addr.to_string());
+    for (id, addr) in &config.peers {
+        let id = u64::try_from(*id).context("peer ids must not be negative")?;
+        voters.insert(id, addr.clone());
+    }
+    crate::data_dir::check_membership(&config.data_dir, me, &voters)?;
+    let node = chronik_replication::node::ReplicationNode::start(
+        chronik_replication::node::NodeConfig {
+            node_id: me,
+            data_dir: config.data_dir.clone(),
+            voters,
+            kafka_host: config.advertised_host.clone(),
+            kafka_port: i32::from(config.advertised_port),
+            fs: Arc::clone(&broker_config.fs),
+        },
+        listener,
+    )
+    .await
+    .context("cannot start the cluster node")?;
+    tracing::info!(raft = %raft_addr, peers = config.peers.len(), "cluster node started");
+    Ok(node)
 }

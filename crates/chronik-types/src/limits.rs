@@ -57,3 +57,5 @@ pub const PEER_BACKOFF_MIN_MS: u64 = 50;
 pub const PEER_BACKOFF_MAX_MS: u64 = 2_000;
 /// How long a connection attempt to a peer may take.
 pub const PEER_CONNECT_TIMEOUT_MS: u64 = 1_000;
+/// A follower more than this many Raft entries behind its leader is not listed as in sync.
+pub const REPLICA_LAG_ENTRIES_MAX: u64 = 1_000;

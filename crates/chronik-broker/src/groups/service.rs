@@ -62,6 +62,13 @@ impl GroupService {
 
     /// Creates `__consumer_offsets` on first use, as Kafka does.
     pub fn ensure_offsets_topic(&self, broker: &Broker) -> Result<(), BrokerError> {
+        if broker.cluster.is_some() {
+            // Group state is written to the local log directly; in a cluster it has to go
+            // through each offsets partition's Raft group, which is not built yet.
+            return Err(BrokerError::ControllerUnavailable(
+                "consumer groups are not available in a cluster yet".into(),
+            ));
+        }
         if broker.topic(CONSUMER_OFFSETS_TOPIC).is_some() {
             return Ok(());
         }

@@ -27,6 +27,12 @@ pub fn handle(broker: &Arc<Broker>, req: DeleteRecordsRequest) -> ResponseFuture
                     let moved = broker
                         .partition(t.name.0.as_str(), p.partition_index)
                         .and_then(|part| {
+                            if part.raft().is_some() {
+                                // Moving the log start must be replicated; not built yet.
+                                return Err(BrokerError::InvalidRequest(
+                                    "DeleteRecords is not available in a cluster yet".into(),
+                                ));
+                            }
                             part.with_log(|l| {
                                 let target = if p.offset == HIGH_WATERMARK {
                                     l.high_watermark()

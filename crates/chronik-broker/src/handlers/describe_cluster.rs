@@ -7,13 +7,20 @@ use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use std::sync::Arc;
 
 pub fn handle(broker: &Arc<Broker>, _req: DescribeClusterRequest) -> DescribeClusterResponse {
-    let node = broker.config.node_id;
+    let (brokers, controller) = super::metadata::brokers(broker);
     DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
-        .with_controller_id(node.into())
+        .with_controller_id(controller.into())
         .with_endpoint_type(1)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(node.into())
-            .with_host(str_bytes(broker.config.advertised_host.clone()))
-            .with_port(broker.config.advertised_port)])
+        .with_brokers(
+            brokers
+                .into_iter()
+                .map(|b| {
+                    DescribeClusterBroker::default()
+                        .with_broker_id(b.node_id)
+                        .with_host(b.host)
+                        .with_port(b.port)
+                })
+                .collect(),
+        )
 }

@@ -170,6 +170,10 @@ fn read_one(broker: &Broker, t: &FetchTarget, budget: usize, min_one: bool) -> P
             return read;
         }
     };
+    if !partition.serves_clients() {
+        read.error_code = BrokerError::NotLeaderOrFollower.code();
+        return read;
+    }
     let (log_start, hw, _) = Broker::offsets(&partition);
     read.high_watermark = hw;
     read.log_start_offset = log_start;

@@ -2,7 +2,7 @@
 //! producers are refused until transactions are implemented.
 
 use crate::broker::Broker;
-use crate::error::{code, BrokerError};
+use crate::error::code;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use std::sync::Arc;
@@ -22,13 +22,13 @@ pub fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest) -> InitProducerI
         return fail(code(ResponseError::CoordinatorNotAvailable));
     }
     // Without a transactional id Kafka always hands out a new producer id (epoch 0).
-    match broker.producer_ids.allocate() {
+    match broker.allocate_producer_id() {
         Ok(id) => InitProducerIdResponse::default()
             .with_producer_id(id.into())
             .with_producer_epoch(0),
         Err(e) => {
             tracing::error!(error = %e, "cannot allocate a producer id");
-            fail(BrokerError::from(e).code())
+            fail(e.code())
         }
     }
 }

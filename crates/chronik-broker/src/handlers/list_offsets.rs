@@ -58,6 +58,9 @@ fn lookup(
     timestamp: i64,
 ) -> Result<(i64, i64), BrokerError> {
     let p = broker.partition(topic, partition)?;
+    if !p.serves_clients() {
+        return Err(BrokerError::NotLeaderOrFollower);
+    }
     let (log_start, hw, _) = Broker::offsets(&p);
     Ok(match timestamp {
         LATEST => (-1, hw),

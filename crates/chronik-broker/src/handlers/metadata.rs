@@ -3,7 +3,9 @@
 use super::{str_bytes, topic_name};
 use crate::broker::Broker;
 use crate::error::{code, BrokerError, NONE};
+use crate::partition::Role;
 use crate::topics::{validate_topic_name, Topic};
+use chronik_types::limits::REPLICA_LAG_ENTRIES_MAX;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -23,7 +25,7 @@ pub fn handle(broker: &Arc<Broker>, version: i16, req: MetadataRequest) -> Metad
                 .map(|t| match t.name {
                     Some(name) => named_topic(broker, node, name.0.as_str(), allow_create),
                     None => match broker.topic_by_id(t.topic_id) {
-                        Some(topic) => topic_metadata(&topic, node),
+                        Some(topic) => topic_metadata(broker, &topic, node),
                         None => MetadataResponseTopic::default()
                             .with_topic_id(t.topic_id)
                             .with_error_code(code(ResponseError::UnknownTopicId)),
@@ -32,21 +34,47 @@ pub fn handle(broker: &Arc<Broker>, version: i16, req: MetadataRequest) -> Metad
                 .collect()
         }
     };
+    let (brokers, controller) = brokers(broker);
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(node.into())
-            .with_host(str_bytes(broker.config.advertised_host.clone()))
-            .with_port(broker.config.advertised_port)])
+        .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
-        .with_controller_id(node.into())
+        .with_controller_id(controller.into())
         .with_topics(topics)
+}
+
+/// The brokers to list and the controller id: this node alone, or in a cluster every
+/// registered broker and the controller leader (-1 while there is none).
+pub(crate) fn brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, i32) {
+    let Some(node) = &broker.cluster else {
+        let me = MetadataResponseBroker::default()
+            .with_node_id(broker.config.node_id.into())
+            .with_host(str_bytes(broker.config.advertised_host.clone()))
+            .with_port(broker.config.advertised_port);
+        return (vec![me], broker.config.node_id);
+    };
+    let list = node.with_image(|i| {
+        i.brokers
+            .iter()
+            .map(|(id, b)| {
+                MetadataResponseBroker::default()
+                    .with_node_id(i32::try_from(*id).unwrap_or(-1).into())
+                    .with_host(str_bytes(b.host.clone()))
+                    .with_port(b.port)
+            })
+            .collect()
+    });
+    let controller = node
+        .controller_leader()
+        .and_then(|c| i32::try_from(c).ok())
+        .unwrap_or(-1);
+    (list, controller)
 }
 
 fn all_topics(broker: &Broker, node: i32) -> Vec<MetadataResponseTopic> {
     broker
         .all_topics()
         .iter()
-        .map(|t| topic_metadata(t, node))
+        .map(|t| topic_metadata(broker, t, node))
         .collect()
 }
 
@@ -62,7 +90,7 @@ fn named_topic(
             .with_error_code(e)
     };
     if let Some(t) = broker.topic(name) {
-        return topic_metadata(&t, node);
+        return topic_metadata(broker, &t, node);
     }
     if let Err(e) = validate_topic_name(name) {
         return error(e.code());
@@ -71,7 +99,7 @@ fn named_topic(
         return error(code(ResponseError::UnknownTopicOrPartition));
     }
     match broker.auto_create(name) {
-        Ok(Some(t)) => topic_metadata(&t, node),
+        Ok(Some(t)) => topic_metadata(broker, &t, node),
         Ok(None) => error(code(ResponseError::UnknownTopicOrPartition)),
         Err(e @ BrokerError::Storage(_)) => {
             tracing::warn!(topic = name, error = %e, "auto-creating topic failed");
@@ -81,7 +109,10 @@ fn named_topic(
     }
 }
 
-fn topic_metadata(t: &Topic, node: i32) -> MetadataResponseTopic {
+fn topic_metadata(broker: &Broker, t: &Topic, node: i32) -> MetadataResponseTopic {
+    if let Some(cluster) = &broker.cluster {
+        return cluster_topic_metadata(cluster, t);
+    }
     let partitions = t
         .partitions
         .iter()
@@ -106,4 +137,79 @@ fn topic_metadata(t: &Topic, node: i32) -> MetadataResponseTopic {
         .with_topic_id(t.record.topic_id)
         .with_is_internal(t.is_internal())
         .with_partitions(partitions)
+}
+
+/// A topic as a cluster node sees it: each partition's leader and epoch from its Raft group
+/// on this node, its replicas from the controller's image, and as in-sync replicas those the
+/// leader has replicated to (all replicas when this node does not lead).
+fn cluster_topic_metadata(
+    cluster: &chronik_replication::node::ReplicationNode,
+    t: &Topic,
+) -> MetadataResponseTopic {
+    let to_id = |n: u64| i32::try_from(n).unwrap_or(-1).into();
+    let partitions = t
+        .partitions
+        .iter()
+        .map(|p| {
+            let replicas: Vec<u64> = cluster
+                .with_image(|i| {
+                    i.replicas(&t.record.name, p.tp.partition)
+                        .map(<[u64]>::to_vec)
+                })
+                .unwrap_or_default();
+            let (leader, epoch) = match p.role() {
+                Role::Leader { epoch } => (Some(cluster.node_id), epoch),
+                Role::Follower { leader, epoch } => (leader, epoch),
+                Role::Local => (Some(cluster.node_id), 0),
+            };
+            let isr = match (p.role(), p.raft()) {
+                (Role::Leader { .. }, Some(raft)) => in_sync(raft, cluster.node_id, &replicas),
+                _ => replicas.clone(),
+            };
+            let offline = p.with_log(|l| l.is_offline());
+            let error = if offline {
+                code(ResponseError::KafkaStorageError)
+            } else if leader.is_none() {
+                code(ResponseError::LeaderNotAvailable)
+            } else {
+                NONE
+            };
+            MetadataResponsePartition::default()
+                .with_error_code(error)
+                .with_partition_index(p.tp.partition)
+                .with_leader_id(leader.map_or(-1, |l| i32::try_from(l).unwrap_or(-1)).into())
+                .with_leader_epoch(epoch)
+                .with_replica_nodes(replicas.iter().map(|r| to_id(*r)).collect())
+                .with_isr_nodes(isr.into_iter().map(to_id).collect())
+                .with_offline_replicas(if offline {
+                    vec![to_id(cluster.node_id)]
+                } else {
+                    vec![]
+                })
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(topic_name(&t.record.name)))
+        .with_topic_id(t.record.topic_id)
+        .with_is_internal(t.is_internal())
+        .with_partitions(partitions)
+}
+
+/// Replicas within `REPLICA_LAG_ENTRIES_MAX` entries of the leader's log, the leader included.
+fn in_sync(raft: &chronik_replication::types::Raft, leader: u64, replicas: &[u64]) -> Vec<u64> {
+    let m = raft.metrics();
+    let m = m.borrow();
+    let last = m.last_log_index.unwrap_or(0);
+    replicas
+        .iter()
+        .copied()
+        .filter(|r| {
+            *r == leader
+                || m.replication.as_ref().is_some_and(|rep| {
+                    rep.get(r)
+                        .and_then(|matched| *matched)
+                        .is_some_and(|l| l.index + REPLICA_LAG_ENTRIES_MAX >= last)
+                })
+        })
+        .collect()
 }

@@ -5,21 +5,32 @@ use super::{topic_name, ResponseFuture};
 use crate::broker::{now_ms, Broker};
 use crate::error::{code, BrokerError, NONE};
 use crate::group_commit::FlushWait;
+use chronik_replication::proposer::ProposeError;
+use chronik_replication::{Applied, RecordBatch};
 use chronik_storage::batch::{self, BatchHeader};
+use chronik_storage::config::TimestampType;
 use chronik_storage::{AppendInfo, BatchError, StorageError};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use std::sync::Arc;
+use std::time::Duration;
 
-/// One partition's outcome so far: appended (awaiting fsync) or failed.
+/// A batch proposed to the partition's Raft group, resolving once committed.
+type Proposed =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Applied, ProposeError>> + Send>>;
+
+/// One partition's outcome so far: appended (awaiting fsync), proposed (awaiting the Raft
+/// commit), or failed.
 enum Outcome {
     Appended(AppendInfo, i64, FlushWait),
+    Proposed(Vec<Proposed>, Option<i64>, i64, Duration),
     Failed(i16, Option<String>),
 }
 
 pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> ResponseFuture {
     let acks = req.acks;
+    let timeout = Duration::from_millis(u64::try_from(req.timeout_ms.max(0)).unwrap_or(0));
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for td in req.topic_data {
         let name = td.name.0.as_str().to_string();
@@ -37,6 +48,7 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
             } else {
                 match topic.as_ref().and_then(|t| t.partition(pd.index)) {
                     None => Outcome::Failed(code(ResponseError::UnknownTopicOrPartition), None),
+                    Some(p) if p.proposer().is_some() => propose(p, pd.records, timeout),
                     Some(p) => append(broker, p, pd.records, acks),
                 }
             };
@@ -64,6 +76,59 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
             ProduceResponse::default().with_responses(responses),
         ))
     })
+}
+
+/// Cluster mode: validates the batches and queues them to the partition's Raft leader; the
+/// answer comes after the commit (a majority has each batch on disk), for acks=1 too.
+fn propose(
+    p: &Arc<crate::partition::Partition>,
+    records: Option<bytes::Bytes>,
+    timeout: Duration,
+) -> Outcome {
+    let Some(proposer) = p.proposer().filter(|_| p.serves_clients()) else {
+        return Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None);
+    };
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Outcome::Failed(
+            code(ResponseError::InvalidRecord),
+            Some("no record batch".into()),
+        );
+    };
+    let mut data = records.to_vec();
+    let (max, compacted, log_append, log_start) = p.with_log(|l| {
+        let c = l.config();
+        (
+            c.max_message_bytes,
+            c.cleanup_compact,
+            c.timestamp_type == TimestampType::LogAppendTime,
+            l.log_start_offset(),
+        )
+    });
+    let batches = match validate_producer_batches(&data, max, compacted) {
+        Ok(b) => b,
+        Err(e) => {
+            metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
+            return Outcome::Failed(
+                BrokerError::Storage(StorageError::Batch(e.clone())).code(),
+                Some(e.to_string()),
+            );
+        }
+    };
+    let now = now_ms();
+    let mut proposed: Vec<Proposed> = Vec::with_capacity(batches.len());
+    for (pos, h) in &batches {
+        let Some(one) = data.get_mut(*pos..*pos + h.size_bytes()) else {
+            return Outcome::Failed(code(ResponseError::CorruptMessage), None);
+        };
+        if log_append {
+            batch::set_log_append_time(one, now);
+        }
+        metrics::counter!("chronik_produce_bytes_total").increment(one.len() as u64);
+        proposed.push(Box::pin(
+            proposer.propose(RecordBatch(bytes::Bytes::copy_from_slice(one))),
+        ));
+    }
+    Outcome::Proposed(proposed, log_append.then_some(now), log_start, timeout)
 }
 
 fn append(
@@ -151,6 +216,29 @@ async fn finish(index: i32, outcome: Outcome) -> PartitionProduceResponse {
             .with_error_code(error_code)
             .with_base_offset(-1)
             .with_error_message(message.map(super::str_bytes)),
+        Outcome::Proposed(proposed, log_append_time, log_start, timeout) => {
+            let all = futures_all(proposed);
+            match tokio::time::timeout(timeout, all).await {
+                Ok(Ok(base_offset)) => base
+                    .with_base_offset(base_offset)
+                    .with_log_start_offset(log_start)
+                    .with_log_append_time_ms(log_append_time.unwrap_or(-1)),
+                Ok(Err(e)) => {
+                    let c = match e {
+                        ProposeError::NotLeader(_) | ProposeError::Stopped => {
+                            code(ResponseError::NotLeaderOrFollower)
+                        }
+                        ProposeError::Failed(_) => code(ResponseError::KafkaStorageError),
+                    };
+                    base.with_error_code(c)
+                        .with_base_offset(-1)
+                        .with_error_message(Some(super::str_bytes(e.to_string())))
+                }
+                Err(_) => base
+                    .with_error_code(code(ResponseError::RequestTimedOut))
+                    .with_base_offset(-1),
+            }
+        }
         Outcome::Appended(info, log_start, wait) => match wait.wait().await {
             Ok(_) => base
                 .with_base_offset(info.base_offset)
@@ -162,4 +250,22 @@ async fn finish(index: i32, outcome: Outcome) -> PartitionProduceResponse {
                 .with_error_message(Some(super::str_bytes(message))),
         },
     }
+}
+
+/// Waits for every proposed batch; the base offset of the first is the response's.
+async fn futures_all(proposed: Vec<Proposed>) -> Result<i64, ProposeError> {
+    let mut first = None;
+    for p in proposed {
+        match p.await? {
+            Applied::Batch { base_offset, .. } => {
+                first.get_or_insert(base_offset);
+            }
+            other => {
+                return Err(ProposeError::Failed(format!(
+                    "a record batch applied as {other:?}"
+                )))
+            }
+        }
+    }
+    first.ok_or_else(|| ProposeError::Failed("no record batch".into()))
 }

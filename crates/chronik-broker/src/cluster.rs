@@ -1,0 +1,343 @@
+//! The broker in a cluster: topics come from the controller's metadata image instead of
+//! `topics.json`; the reconciler opens this node's replicas of new partitions (with their Raft
+//! groups) and closes those of deleted topics; admin changes are proposed to the controller.
+
+use crate::broker::{now_ms, Broker};
+use crate::error::BrokerError;
+use crate::partition::Partition;
+use crate::topics::{partition_dir_name, Topic};
+use chronik_replication::controller::assignment;
+use chronik_replication::controller::{MetadataOutcome, MetadataRecord, RejectReason, TopicImage};
+use chronik_replication::node::{NodeError, ReplicationNode};
+use chronik_replication::transport::GroupId;
+use chronik_replication::SharedLog;
+use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use chronik_storage::config::LogConfig;
+use chronik_storage::topic_store::TopicRecord;
+use chronik_storage::{PartitionLog, StorageError};
+use chronik_types::TopicPartition;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The file in a partition directory naming the topic id the data belongs to, so a topic
+/// deleted and created again under the same name never reuses old data.
+pub const TOPIC_ID_FILE: &str = "topic-id";
+
+impl From<NodeError> for BrokerError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::Storage(s) => BrokerError::Storage(s),
+            other => BrokerError::ControllerUnavailable(other.to_string()),
+        }
+    }
+}
+
+/// Runs a metadata proposal from synchronous handler code (admin requests are rare and may
+/// wait for the controller).
+pub fn propose_blocking(
+    node: &ReplicationNode,
+    record: MetadataRecord,
+) -> Result<MetadataOutcome, BrokerError> {
+    let handle = tokio::runtime::Handle::current();
+    Ok(tokio::task::block_in_place(|| {
+        handle.block_on(node.propose(record))
+    })?)
+}
+
+fn reject_error(name: &str, reason: RejectReason) -> BrokerError {
+    match reason {
+        RejectReason::TopicAlreadyExists => BrokerError::TopicAlreadyExists(name.to_string()),
+        RejectReason::UnknownTopic => BrokerError::UnknownTopicOrPartition,
+        RejectReason::InvalidPartitions => {
+            BrokerError::InvalidPartitions("invalid partition assignment".into())
+        }
+    }
+}
+
+fn expect_applied(name: &str, outcome: MetadataOutcome) -> Result<(), BrokerError> {
+    match outcome {
+        MetadataOutcome::Applied => Ok(()),
+        MetadataOutcome::Rejected(r) => Err(reject_error(name, r)),
+        other => Err(BrokerError::InvalidRequest(format!(
+            "unexpected controller outcome {other:?}"
+        ))),
+    }
+}
+
+/// The replication factor a request asks for (-1: the default), checked against the voters.
+pub fn replication_factor(node: &ReplicationNode, requested: i16) -> Result<usize, BrokerError> {
+    let voters = node.voters().len();
+    if requested == -1 {
+        return Ok(assignment::default_replication_factor(voters));
+    }
+    crate::topics::validate_replication_factor(
+        requested,
+        i16::try_from(voters).unwrap_or(i16::MAX),
+    )?;
+    Ok(usize::try_from(requested).unwrap_or(1))
+}
+
+impl Broker {
+    /// Cluster mode: creates a topic through the controller and waits until this node serves it.
+    pub(crate) fn create_topic_in_cluster(
+        &self,
+        node: &ReplicationNode,
+        record: TopicRecord,
+        requested_rf: i16,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        let rf = replication_factor(node, requested_rf)?;
+        let brokers: Vec<u64> = node.voters().iter().copied().collect();
+        let assignments = assignment::assign(&record.name, &brokers, 0, record.partitions, rf);
+        let name = record.name.clone();
+        let outcome = propose_blocking(
+            node,
+            MetadataRecord::CreateTopic {
+                topic: record,
+                assignments,
+            },
+        )?;
+        expect_applied(&name, outcome)?;
+        self.wait_reconciled(|b| b.topic(&name).is_some())?;
+        self.topic(&name)
+            .ok_or(BrokerError::UnknownTopicOrPartition)
+    }
+
+    pub(crate) fn delete_topic_in_cluster(
+        &self,
+        node: &ReplicationNode,
+        name: &str,
+    ) -> Result<uuid::Uuid, BrokerError> {
+        let id = self
+            .topic(name)
+            .map(|t| t.record.topic_id)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        let outcome = propose_blocking(
+            node,
+            MetadataRecord::DeleteTopic {
+                name: name.to_string(),
+            },
+        )?;
+        expect_applied(name, outcome)?;
+        self.wait_reconciled(|b| b.topic(name).is_none())?;
+        Ok(id)
+    }
+
+    pub(crate) fn create_partitions_in_cluster(
+        &self,
+        node: &ReplicationNode,
+        name: &str,
+        current: i32,
+        count: i32,
+    ) -> Result<(), BrokerError> {
+        let rf = node
+            .with_image(|i| i.replicas(name, 0).map(<[u64]>::len))
+            .unwrap_or(1);
+        let brokers: Vec<u64> = node.voters().iter().copied().collect();
+        let assignments = assignment::assign(name, &brokers, current, count - current, rf);
+        let outcome = propose_blocking(
+            node,
+            MetadataRecord::CreatePartitions {
+                name: name.to_string(),
+                assignments,
+            },
+        )?;
+        expect_applied(name, outcome)?;
+        self.wait_reconciled(|b| {
+            b.topic(name)
+                .is_some_and(|t| t.partitions.len() >= usize::try_from(count).unwrap_or(0))
+        })
+    }
+
+    pub(crate) fn set_topic_configs_in_cluster(
+        &self,
+        node: &ReplicationNode,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), BrokerError> {
+        let want = configs.clone();
+        let outcome = propose_blocking(
+            node,
+            MetadataRecord::AlterTopicConfigs {
+                name: name.to_string(),
+                configs,
+            },
+        )?;
+        expect_applied(name, outcome)?;
+        self.wait_reconciled(|b| b.topic(name).is_some_and(|t| t.record.configs == want))
+    }
+
+    /// A producer id from a block the controller handed to this node.
+    pub(crate) fn allocate_producer_id_in_cluster(
+        &self,
+        node: &ReplicationNode,
+    ) -> Result<i64, BrokerError> {
+        const BLOCK: i64 = 1000;
+        if let Some(id) = self.take_cluster_producer_id() {
+            return Ok(id);
+        }
+        let outcome = propose_blocking(
+            node,
+            MetadataRecord::AllocateProducerIds {
+                node_id: node.node_id,
+                count: BLOCK,
+            },
+        )?;
+        match outcome {
+            MetadataOutcome::ProducerIds { first } => {
+                self.refill_cluster_producer_ids(first + 1, first + BLOCK);
+                Ok(first)
+            }
+            other => Err(BrokerError::InvalidRequest(format!(
+                "unexpected controller outcome {other:?}"
+            ))),
+        }
+    }
+
+    /// Waits (blocking this worker) until the reconciler has made `done` true.
+    fn wait_reconciled(&self, done: impl Fn(&Broker) -> bool) -> Result<(), BrokerError> {
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let deadline = tokio::time::Instant::now()
+                    + std::time::Duration::from_millis(
+                        chronik_replication::node::CONTROLLER_WRITE_TIMEOUT_MS,
+                    );
+                loop {
+                    let changed = self.topics_changed.notified();
+                    if done(self) {
+                        return Ok(());
+                    }
+                    if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                        return Err(BrokerError::ControllerUnavailable(
+                            "the topic change did not reach this broker in time".into(),
+                        ));
+                    }
+                }
+            })
+        })
+    }
+}
+
+/// Keeps the broker's topics equal to the controller's image, for as long as the node runs.
+pub async fn run_reconciler(broker: Arc<Broker>, node: Arc<ReplicationNode>) {
+    let mut changes = node.image_changes();
+    loop {
+        if let Err(e) = reconcile(&broker, &node).await {
+            tracing::error!(error = %e, "applying cluster metadata to this broker failed");
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn reconcile(broker: &Arc<Broker>, node: &ReplicationNode) -> Result<(), BrokerError> {
+    let wanted: BTreeMap<String, TopicImage> = node.with_image(|i| i.topics.clone());
+    let dir = broker.config.data_dir.clone();
+    let recovery_points = checkpoint::read(&dir.join(RECOVERY_POINT_FILE))?;
+    let log_starts = checkpoint::read(&dir.join(LOG_START_OFFSET_FILE))?;
+    for (name, image) in &wanted {
+        let current = broker.topic(name);
+        let same_id = current
+            .as_ref()
+            .is_some_and(|t| t.record.topic_id == image.record.topic_id);
+        let mut partitions = if same_id {
+            current
+                .as_ref()
+                .map_or_else(Vec::new, |t| t.partitions.clone())
+        } else {
+            if let Some(old) = &current {
+                close_topic(broker, node, old).await;
+            }
+            Vec::new()
+        };
+        let log_config = LogConfig::from_overrides(&image.record.configs);
+        let unchanged = same_id
+            && partitions.len() == image.assignments.len()
+            && current
+                .as_ref()
+                .is_some_and(|t| t.record.configs == image.record.configs);
+        if unchanged {
+            continue;
+        }
+        for p in &partitions {
+            p.with_log(|l| l.set_config(log_config.clone()));
+        }
+        for (index, replicas) in image.assignments.iter().enumerate().skip(partitions.len()) {
+            let p = i32::try_from(index).unwrap_or(i32::MAX);
+            let tp = TopicPartition::new(name.clone(), p);
+            if !replicas.contains(&node.node_id) {
+                // Not hosted here: served by the brokers that hold it (not yet modelled).
+                tracing::warn!(partition = %tp, ?replicas, "partition not hosted on this node");
+                continue;
+            }
+            let pdir = dir.join(partition_dir_name(name, p));
+            prepare_partition_dir(&pdir, image.record.topic_id)?;
+            let (log, _) = PartitionLog::open_on(
+                Arc::clone(&broker.config.fs),
+                &pdir,
+                log_config.clone(),
+                recovery_points.get(&tp).copied().unwrap_or(0),
+                log_starts.get(&tp).copied().unwrap_or(0),
+                now_ms(),
+            )?;
+            let log: SharedLog = Arc::new(Mutex::new(log));
+            let raft = node
+                .open_partition(
+                    GroupId::new(name.clone(), p),
+                    replicas,
+                    Arc::clone(&log),
+                    &pdir,
+                    Arc::clone(&broker.data_arrived),
+                )
+                .await?;
+            partitions.push(Arc::new(Partition::replicated(tp, log, raft)));
+        }
+        broker.install_topic(Topic {
+            record: image.record.clone(),
+            log_config,
+            partitions,
+        });
+        tracing::info!(topic = %name, partitions = image.assignments.len(), "serving topic");
+    }
+    for t in broker.all_topics() {
+        if !wanted.contains_key(&t.record.name) {
+            broker.uninstall_topic(&t.record.name);
+            close_topic(broker, node, &t).await;
+            tracing::info!(topic = %t.record.name, "deleted topic");
+        }
+    }
+    broker.topics_changed.notify_waiters();
+    Ok(())
+}
+
+/// Stops a topic's groups and removes its data.
+async fn close_topic(broker: &Broker, node: &ReplicationNode, topic: &Topic) {
+    for p in &topic.partitions {
+        node.close_partition(&GroupId::new(p.tp.topic.clone(), p.tp.partition))
+            .await;
+        let dir = p.with_log(|log| {
+            log.mark_offline();
+            log.dir().to_path_buf()
+        });
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(path = %dir.display(), error = %e, "could not remove a deleted topic's directory");
+        }
+    }
+    broker.data_arrived.notify_waiters();
+}
+
+/// Makes `dir` hold data of topic `id` only: data of an older topic of the same name goes.
+fn prepare_partition_dir(dir: &Path, id: uuid::Uuid) -> Result<(), StorageError> {
+    let id_file = dir.join(TOPIC_ID_FILE);
+    let stored = std::fs::read_to_string(&id_file).ok();
+    if stored.as_deref().map(str::trim) == Some(id.to_string().as_str()) {
+        return Ok(());
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    chronik_storage::fsutil::write_atomic(&id_file, id.to_string().as_bytes())
+}
