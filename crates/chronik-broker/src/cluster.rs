@@ -5,7 +5,7 @@
 use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
 use crate::partition::Partition;
-use crate::topics::{partition_dir_name, Topic};
+use crate::topics::{partition_dir_name, Topic, CONSUMER_OFFSETS_TOPIC};
 use chronik_replication::controller::assignment;
 use chronik_replication::controller::{MetadataOutcome, MetadataRecord, RejectReason, TopicImage};
 use chronik_replication::node::{NodeError, ReplicationNode};
@@ -292,7 +292,12 @@ async fn reconcile(broker: &Arc<Broker>, node: &ReplicationNode) -> Result<(), B
                     Arc::clone(&broker.data_arrived),
                 )
                 .await?;
-            partitions.push(Arc::new(Partition::replicated(tp, log, raft)));
+            let part = Arc::new(Partition::replicated(tp, log, raft));
+            if name == CONSUMER_OFFSETS_TOPIC {
+                // The leader of an offsets partition coordinates its groups.
+                tokio::spawn(Arc::clone(&broker.groups).follow_leadership(Arc::clone(&part)));
+            }
+            partitions.push(part);
         }
         broker.install_topic(Topic {
             record: image.record.clone(),

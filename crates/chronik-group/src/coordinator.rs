@@ -62,6 +62,11 @@ impl GroupCoordinator {
         }
     }
 
+    /// Forgets the groups `drop` selects (their coordination moved to another node).
+    pub fn remove_groups(&mut self, drop: impl Fn(&str) -> bool) {
+        self.groups.retain(|id, _| !drop(id));
+    }
+
     pub fn group(&self, id: &str) -> Option<&Group> {
         self.groups.get(id)
     }

@@ -2,7 +2,7 @@
 //! lock, its records stored in the internal topic `__consumer_offsets`, waiting JoinGroup and
 //! SyncGroup requests, and the timer task that fires its deadlines.
 
-mod offsets_topic;
+pub mod offsets_topic;
 mod service;
 
 pub use offsets_topic::OFFSETS_TOPIC_PARTITIONS;

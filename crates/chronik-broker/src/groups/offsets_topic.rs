@@ -3,6 +3,7 @@
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::partition::Partition;
 use crate::topics::Topic;
 use bytes::{Bytes, BytesMut};
 use chronik_group::records::partition_for;
@@ -70,27 +71,34 @@ pub fn load_all(topic: Option<&Topic>) -> Result<Vec<GroupRecord>, BrokerError> 
     };
     let mut out = Vec::new();
     for p in &topic.partitions {
-        let (mut offset, hw, _) = Broker::offsets(p);
-        while offset < hw {
-            let Some(slice) = p.with_log(|l| l.read_slice(offset))? else {
-                break;
-            };
-            let data = read_batches(&slice, hw, LOAD_READ_BYTES, true)?;
-            if data.is_empty() {
-                break;
-            }
-            let mut bytes = Bytes::from(data);
-            while !bytes.is_empty() {
-                let set = RecordBatchDecoder::decode(&mut bytes)
-                    .map_err(|e| BrokerError::InvalidRequest(format!("{}: {e}", p.tp)))?;
-                for rec in set.records {
-                    offset = offset.max(rec.offset + 1);
-                    let Some(key) = rec.key else { continue };
-                    match GroupRecord::decode(&key, rec.value.as_deref()) {
-                        Ok(r) => out.push(r),
-                        Err(e) => {
-                            tracing::warn!(partition = %p.tp, offset = rec.offset, error = %e, "skipping unreadable group record")
-                        }
+        out.extend(load_partition(p)?);
+    }
+    Ok(out)
+}
+
+/// Reads the group records of one `__consumer_offsets` partition up to its high watermark.
+pub fn load_partition(p: &Partition) -> Result<Vec<GroupRecord>, BrokerError> {
+    let mut out = Vec::new();
+    let (mut offset, hw, _) = Broker::offsets(p);
+    while offset < hw {
+        let Some(slice) = p.with_log(|l| l.read_slice(offset))? else {
+            break;
+        };
+        let data = read_batches(&slice, hw, LOAD_READ_BYTES, true)?;
+        if data.is_empty() {
+            break;
+        }
+        let mut bytes = Bytes::from(data);
+        while !bytes.is_empty() {
+            let set = RecordBatchDecoder::decode(&mut bytes)
+                .map_err(|e| BrokerError::InvalidRequest(format!("{}: {e}", p.tp)))?;
+            for rec in set.records {
+                offset = offset.max(rec.offset + 1);
+                let Some(key) = rec.key else { continue };
+                match GroupRecord::decode(&key, rec.value.as_deref()) {
+                    Ok(r) => out.push(r),
+                    Err(e) => {
+                        tracing::warn!(partition = %p.tp, offset = rec.offset, error = %e, "skipping unreadable group record")
                     }
                 }
             }

@@ -2,15 +2,19 @@
 //! appended to `__consumer_offsets` and fsynced before its effects become visible and before
 //! any response built from it is sent.
 
-use super::offsets_topic::{by_partition, encode_batch, load_all, OFFSETS_TOPIC_PARTITIONS};
+use super::offsets_topic::{
+    by_partition, encode_batch, load_all, load_partition, OFFSETS_TOPIC_PARTITIONS,
+};
 use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
+use crate::partition::{Partition, Role};
 use crate::topics::{Topic, CONSUMER_OFFSETS_TOPIC};
 use chronik_group::records::partition_for;
 use chronik_group::{
     error, CoordinatorConfig, GroupCoordinator, GroupRecord, Output, Reply, ReplyTo,
 };
-use std::collections::{BTreeMap, HashMap};
+use chronik_replication::RecordBatch;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -31,6 +35,9 @@ pub struct GroupService {
     next_token: AtomicU64,
     /// Wakes the timer task when deadlines may have changed.
     changed: Notify,
+    /// Cluster mode: the `__consumer_offsets` partitions this node leads and whose groups it
+    /// has loaded from the replicated log.
+    loaded: std::sync::Mutex<BTreeSet<i32>>,
 }
 
 impl GroupService {
@@ -57,25 +64,117 @@ impl GroupService {
             waiters: std::sync::Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
             changed: Notify::new(),
+            loaded: std::sync::Mutex::new(BTreeSet::new()),
         })
+    }
+
+    /// Cluster mode: why this node cannot coordinate `group_id` now (NOT_COORDINATOR when
+    /// another node leads its `__consumer_offsets` partition, COORDINATOR_LOAD_IN_PROGRESS
+    /// while its groups are being loaded), or `None` when it can (always on a single node).
+    pub fn coordinator_error(&self, broker: &Broker, group_id: &str) -> Option<i16> {
+        broker.cluster.as_ref()?;
+        if self.ensure_offsets_topic(broker).is_err() {
+            return Some(error::COORDINATOR_NOT_AVAILABLE);
+        }
+        let p = partition_for(group_id, OFFSETS_TOPIC_PARTITIONS);
+        let Ok(partition) = broker.partition(CONSUMER_OFFSETS_TOPIC, p) else {
+            return Some(error::COORDINATOR_NOT_AVAILABLE);
+        };
+        match partition.role() {
+            Role::Leader { .. } if self.is_loaded(p) => None,
+            Role::Leader { .. } => Some(error::COORDINATOR_LOAD_IN_PROGRESS),
+            _ => Some(error::NOT_COORDINATOR),
+        }
+    }
+
+    fn is_loaded(&self, partition: i32) -> bool {
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&partition)
+    }
+
+    /// Cluster mode: follows the leadership of one `__consumer_offsets` partition. When this
+    /// node becomes its leader and has applied an entry of its own term (so everything before
+    /// is committed), the partition's groups are rebuilt from the log; when it stops leading,
+    /// they are dropped. Ends when the partition's Raft group stops.
+    pub async fn follow_leadership(self: Arc<Self>, partition: Arc<Partition>) {
+        let Some(raft) = partition.raft().cloned() else {
+            return;
+        };
+        let p = partition.tp.partition;
+        let mut metrics = raft.metrics();
+        loop {
+            let (leading, caught_up) = {
+                let m = metrics.borrow();
+                (
+                    m.state.is_leader(),
+                    m.last_applied
+                        .is_some_and(|a| a.leader_id.term == m.current_term),
+                )
+            };
+            let loaded = self.is_loaded(p);
+            if leading && caught_up && !loaded {
+                self.load_partition(&partition).await;
+            } else if !leading && loaded {
+                self.unload_partition(p).await;
+            }
+            if metrics.changed().await.is_err() {
+                self.unload_partition(p).await;
+                return;
+            }
+        }
+    }
+
+    async fn load_partition(&self, partition: &Partition) {
+        let p = partition.tp.partition;
+        let mut st = self.state.lock().await;
+        let records = match load_partition(partition) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(partition = %partition.tp, error = %e, "cannot load consumer groups");
+                return;
+            }
+        };
+        st.remove_groups(|g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == p);
+        let now = now_ms();
+        for r in &records {
+            st.replay(r, now);
+        }
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(p);
+        self.changed.notify_one();
+        tracing::info!(partition = %partition.tp, records = records.len(), "coordinating the partition's consumer groups");
+    }
+
+    async fn unload_partition(&self, p: i32) {
+        let mut st = self.state.lock().await;
+        st.remove_groups(|g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == p);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&p);
+        self.changed.notify_one();
     }
 
     /// Creates `__consumer_offsets` on first use, as Kafka does.
     pub fn ensure_offsets_topic(&self, broker: &Broker) -> Result<(), BrokerError> {
-        if broker.cluster.is_some() {
-            // Group state is written to the local log directly; in a cluster it has to go
-            // through each offsets partition's Raft group, which is not built yet.
-            return Err(BrokerError::ControllerUnavailable(
-                "consumer groups are not available in a cluster yet".into(),
-            ));
-        }
         if broker.topic(CONSUMER_OFFSETS_TOPIC).is_some() {
             return Ok(());
         }
         let mut configs = BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("segment.bytes".to_string(), (100 * 1024 * 1024).to_string());
-        match broker.create_topic(CONSUMER_OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS, 1, configs) {
+        // Replicated like any topic in a cluster (default replication factor).
+        let rf = if broker.cluster.is_some() { -1 } else { 1 };
+        match broker.create_topic(
+            CONSUMER_OFFSETS_TOPIC,
+            OFFSETS_TOPIC_PARTITIONS,
+            rf,
+            configs,
+        ) {
             Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -151,11 +250,21 @@ impl GroupService {
         }
         self.ensure_offsets_topic(broker)?;
         let mut waits = Vec::new();
+        let mut proposed = Vec::new();
         for (partition, recs) in by_partition(records) {
             let p = broker.partition(CONSUMER_OFFSETS_TOPIC, partition)?;
             let mut batch = encode_batch(&recs, now)?;
+            if let Some(proposer) = p.proposer() {
+                // Replicated: stored once a majority has it on disk.
+                proposed.push(proposer.propose(RecordBatch(batch.into())));
+                continue;
+            }
             p.with_log(|l| l.append(&mut batch, now))?;
             waits.push(broker.group_commit.request(Arc::clone(&p)));
+        }
+        for p in proposed {
+            p.await
+                .map_err(|e| BrokerError::ControllerUnavailable(e.to_string()))?;
         }
         for w in waits {
             w.wait().await.map_err(BrokerError::InvalidRequest)?;
@@ -173,6 +282,9 @@ impl GroupService {
         written: &[GroupRecord],
         now: i64,
     ) {
+        if broker.cluster.is_some() {
+            return; // moving a replicated log's start is not replicated yet
+        }
         for partition in by_partition(written).into_keys() {
             let Ok(p) = broker.partition(CONSUMER_OFFSETS_TOPIC, partition) else {
                 continue;

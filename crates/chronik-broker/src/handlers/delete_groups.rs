@@ -7,7 +7,17 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use std::sync::Arc;
 
 pub async fn handle(broker: &Arc<Broker>, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    let ids: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
+    let all: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
+    let not_coordinator: Vec<Option<i16>> = all
+        .iter()
+        .map(|g| broker.groups.coordinator_error(broker, g))
+        .collect();
+    let ids: Vec<String> = all
+        .iter()
+        .zip(&not_coordinator)
+        .filter(|(_, n)| n.is_none())
+        .map(|(g, _)| g.clone())
+        .collect();
     let (codes, stored) = broker
         .groups
         .run(broker, |c, _| {
@@ -21,6 +31,11 @@ pub async fn handle(broker: &Arc<Broker>, req: DeleteGroupsRequest) -> DeleteGro
             )
         })
         .await;
+    let mut codes = codes.into_iter();
+    let codes: Vec<i16> = not_coordinator
+        .into_iter()
+        .map(|n| n.unwrap_or_else(|| codes.next().unwrap_or(error::NONE)))
+        .collect();
     let results = req
         .groups_names
         .into_iter()

@@ -14,11 +14,22 @@ pub async fn handle(
     version: i16,
     req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
+    let not_coordinator: Vec<Option<i16>> = req
+        .groups
+        .iter()
+        .map(|id| broker.groups.coordinator_error(broker, id.0.as_str()))
+        .collect();
     let coordinator = broker.groups.read().await;
     let groups = req
         .groups
         .iter()
-        .map(|id| {
+        .zip(not_coordinator)
+        .map(|(id, not_coordinator)| {
+            if let Some(c) = not_coordinator {
+                return DescribedGroup::default()
+                    .with_error_code(c)
+                    .with_group_id(id.clone());
+            }
             let d = coordinator.describe(id.0.as_str());
             DescribedGroup::default()
                 .with_error_code(NONE)

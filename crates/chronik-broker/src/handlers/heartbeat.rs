@@ -8,6 +8,9 @@ pub async fn handle(broker: &Arc<Broker>, req: HeartbeatRequest) -> HeartbeatRes
     let group = req.group_id.0.to_string();
     let member = req.member_id.to_string();
     let instance = req.group_instance_id.as_ref().map(|s| s.to_string());
+    if let Some(c) = broker.groups.coordinator_error(broker, &group) {
+        return HeartbeatResponse::default().with_error_code(c);
+    }
     let (code, _) = broker
         .groups
         .run(broker, |c, now| {

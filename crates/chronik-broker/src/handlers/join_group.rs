@@ -38,6 +38,9 @@ pub async fn handle(
             .collect(),
         require_known_member_id: version >= KNOWN_MEMBER_ID_VERSION,
     };
+    if let Some(c) = broker.groups.coordinator_error(broker, &request.group_id) {
+        return encode(version, JoinResponse::error(c, &request.member_id));
+    }
     if let Err(e) = broker.groups.ensure_offsets_topic(broker) {
         tracing::warn!(error = %e, "cannot create __consumer_offsets");
         return encode(

@@ -29,6 +29,9 @@ pub async fn handle(
             group_instance_id: None,
         }]
     };
+    if let Some(c) = broker.groups.coordinator_error(broker, &group) {
+        return LeaveGroupResponse::default().with_error_code(c);
+    }
     let ((group_error, codes), stored) = broker
         .groups
         .run(broker, |c, now| {

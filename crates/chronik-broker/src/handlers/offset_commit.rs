@@ -45,7 +45,10 @@ pub async fn handle(broker: &Arc<Broker>, req: WireRequest) -> OffsetCommitRespo
         group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         offsets: entries,
     };
-    let (codes, stored) = if request.offsets.is_empty() {
+    let not_coordinator = broker.groups.coordinator_error(broker, &request.group_id);
+    let (codes, stored) = if let Some(c) = not_coordinator {
+        (vec![c; request.offsets.len()], true)
+    } else if request.offsets.is_empty() {
         (Vec::new(), true)
     } else {
         broker

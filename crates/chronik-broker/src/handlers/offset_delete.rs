@@ -22,6 +22,9 @@ pub async fn handle(broker: &Arc<Broker>, req: OffsetDeleteRequest) -> OffsetDel
                 .map(|p| (t.name.0.to_string(), p.partition_index))
         })
         .collect();
+    if let Some(c) = broker.groups.coordinator_error(broker, &group) {
+        return OffsetDeleteResponse::default().with_error_code(c);
+    }
     let ((group_error, codes), stored) = broker
         .groups
         .run(broker, |c, _| {

@@ -24,12 +24,33 @@ pub async fn handle(
     version: i16,
     req: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    // Decided before the coordinator's lock is taken (may create __consumer_offsets).
+    let not_coordinator: Vec<Option<i16>> = if version >= MULTI_GROUP_VERSION {
+        req.groups
+            .iter()
+            .map(|g| {
+                broker
+                    .groups
+                    .coordinator_error(broker, g.group_id.0.as_str())
+            })
+            .collect()
+    } else {
+        vec![broker
+            .groups
+            .coordinator_error(broker, req.group_id.0.as_str())]
+    };
     let coordinator = broker.groups.read().await;
     if version >= MULTI_GROUP_VERSION {
         let groups = req
             .groups
             .iter()
-            .map(|g| {
+            .zip(not_coordinator)
+            .map(|(g, not_coordinator)| {
+                if let Some(c) = not_coordinator {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(GroupId(g.group_id.0.clone()))
+                        .with_error_code(c);
+                }
                 let wanted = g
                     .topics
                     .as_ref()
@@ -56,6 +77,9 @@ pub async fn handle(
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
+    }
+    if let Some(c) = not_coordinator.first().copied().flatten() {
+        return OffsetFetchResponse::default().with_error_code(c);
     }
     let wanted = req
         .topics

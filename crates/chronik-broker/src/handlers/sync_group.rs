@@ -27,6 +27,9 @@ pub async fn handle(
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect(),
     };
+    if let Some(c) = broker.groups.coordinator_error(broker, &request.group_id) {
+        return SyncGroupResponse::default().with_error_code(c);
+    }
     let (token, rx) = broker.groups.waiter();
     broker
         .groups
