@@ -100,6 +100,11 @@ mod tests {
         let voters: std::collections::BTreeMap<u64, String> =
             [(1, "a:1".into()), (2, "b:1".into()), (3, "c:1".into())].into();
         check_membership(dir.path(), 1, &voters).unwrap();
+        // Golden bytes: docs/formats/cluster-metadata.md shows this file.
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(CLUSTER_FILE)).unwrap(),
+            r#"{"node_id":1,"voters":[1,2,3]}"#
+        );
         check_membership(dir.path(), 1, &voters).unwrap();
         let err = check_membership(dir.path(), 2, &voters)
             .unwrap_err()
