@@ -110,6 +110,7 @@ impl RaftLogStorage<ChronikRaft> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let started = std::time::Instant::now();
         let result = {
             let mut r = lock(&self.replica);
             r.append(entries, now_ms()).and_then(|outcome| {
@@ -120,6 +121,8 @@ impl RaftLogStorage<ChronikRaft> for LogStore {
                 }
             })
         };
+        metrics::histogram!("chronik_raft_append_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));

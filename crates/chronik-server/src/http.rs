@@ -1,5 +1,5 @@
-//! A minimal HTTP/1.1 responder for three fixed GET endpoints: `/health/live`,
-//! `/health/ready` and `/metrics` (Prometheus text format); and, only with the test-only
+//! A minimal HTTP/1.1 responder for fixed GET endpoints: `/health/live`, `/health/ready`,
+//! `/metrics` (Prometheus text format), `/cluster` (JSON, cluster nodes only); and, only with the test-only
 //! `--test-fault-injection`, `GET|PUT /test/faults` to drive the fault-injecting disk layer.
 
 use chronik_storage::faults::{FaultPlan, FaultyFileSystem};
@@ -22,6 +22,8 @@ pub struct HttpState {
     pub healthy: Arc<dyn Fn() -> bool + Send + Sync>,
     /// TEST ONLY: the fault-injecting file layer, when `--test-fault-injection` is on.
     pub faults: Option<FaultyFileSystem>,
+    /// `GET /cluster`: the cluster's state as JSON (`None` on a single node).
+    pub cluster: Arc<dyn Fn() -> Option<String> + Send + Sync>,
 }
 
 pub async fn serve(listener: TcpListener, state: HttpState) {
@@ -96,6 +98,14 @@ async fn answer(mut stream: TcpStream, state: &HttpState) -> std::io::Result<()>
                 )
             }
         }
+        ("GET", "/cluster") => match (state.cluster)() {
+            Some(json) => ("200 OK", "application/json", json),
+            None => (
+                "404 Not Found",
+                "text/plain",
+                "not a cluster node\n".to_string(),
+            ),
+        },
         ("GET", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4",

@@ -19,6 +19,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// How often the Raft gauges of `/metrics` are refreshed (cluster mode).
+const RAFT_METRICS_INTERVAL_MS: u64 = 1_000;
+
 /// Longest a shutdown waits for open connections to finish their in-flight requests.
 const SHUTDOWN_DRAIN_MS: u64 = 10_000;
 
@@ -59,6 +62,14 @@ async fn serve(config: Config) -> Result<()> {
         Arc::new(move || slot.get().is_some_and(|b| b.all_logs_online()))
             as Arc<dyn Fn() -> bool + Send + Sync>
     };
+    let cluster = {
+        let slot = Arc::clone(&broker_slot);
+        Arc::new(move || {
+            slot.get()
+                .and_then(|b| b.cluster_status())
+                .map(|v| v.to_string())
+        }) as Arc<dyn Fn() -> Option<String> + Send + Sync>
+    };
     tokio::spawn(http::serve(
         http_listener,
         HttpState {
@@ -66,6 +77,7 @@ async fn serve(config: Config) -> Result<()> {
             ready: Arc::clone(&ready),
             healthy,
             faults: faults.clone(),
+            cluster,
         },
     ));
 
@@ -163,9 +175,11 @@ async fn upkeep(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         tokio::time::interval(Duration::from_millis(RECOVERY_POINT_CHECKPOINT_INTERVAL_MS));
     let mut retention = tokio::time::interval(Duration::from_millis(RETENTION_CHECK_INTERVAL_MS));
     let mut compaction = tokio::time::interval(Duration::from_millis(COMPACTION_CHECK_INTERVAL_MS));
+    let mut raft_metrics = tokio::time::interval(Duration::from_millis(RAFT_METRICS_INTERVAL_MS));
     loop {
         tokio::select! {
             _ = stop.changed() => return,
+            _ = raft_metrics.tick() => broker.record_raft_metrics(),
             _ = checkpoint.tick() => {
                 let b = Arc::clone(&broker);
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.write_checkpoints()).await {
