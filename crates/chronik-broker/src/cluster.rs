@@ -416,7 +416,8 @@ impl Broker {
         }))
     }
 
-    /// Sets the per-node Raft gauges of `/metrics` (called periodically).
+    /// Samples every led partition's in-sync replicas and sets the per-node Raft gauges of
+    /// `/metrics` (called every second).
     pub fn record_raft_metrics(&self) {
         let Some(node) = &self.cluster else {
             return;
@@ -424,8 +425,10 @@ impl Broker {
         let mut leading = 0u64;
         let mut max_lag = 0u64;
         let mut terms = 0u64;
+        let now = now_ms();
         for t in self.all_topics() {
             for p in &t.partitions {
+                p.sample_isr(now);
                 let Some(raft) = p.raft() else { continue };
                 let m = raft.metrics();
                 let m = m.borrow();

@@ -12,6 +12,7 @@
 //! - `producer_ids`: durable producer id blocks for idempotent producers.
 //! - `fetch_session`: incremental fetch sessions (KIP-227), pure.
 //! - `handlers`: `dispatch` and one file per Kafka API.
+//! - `isr`: in-sync replicas of a partition this node leads (replica.lag.time.max.ms).
 //! - `error`: `BrokerError` and the mapping of every internal error to a Kafka error code.
 
 pub mod broker;
@@ -22,6 +23,7 @@ pub mod fetch_session;
 pub mod group_commit;
 pub mod groups;
 pub mod handlers;
+pub mod isr;
 pub mod partition;
 pub mod producer_ids;
 pub mod topics;

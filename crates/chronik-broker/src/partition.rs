@@ -1,10 +1,12 @@
 //! A partition hosted by this broker: its identity, its log behind a lock, and in a cluster
 //! the Raft group of its replica on this node.
 
+use crate::isr::IsrTracker;
 use chronik_replication::proposer::Proposer;
 use chronik_replication::types::Raft;
 use chronik_replication::SharedLog;
 use chronik_storage::PartitionLog;
+use chronik_types::limits::REPLICA_LAG_TIME_MAX_MS;
 use chronik_types::TopicPartition;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -26,6 +28,8 @@ pub struct Partition {
     raft: Option<Raft>,
     /// Queues produced batches to the Raft leader in arrival order (cluster mode).
     proposer: Option<Proposer>,
+    /// Which replicas are in sync while this node leads (cluster mode).
+    isr: Mutex<IsrTracker>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -44,6 +48,7 @@ impl Partition {
             log: Arc::new(Mutex::new(log)),
             raft: None,
             proposer: None,
+            isr: Mutex::default(),
         }
     }
 
@@ -55,6 +60,7 @@ impl Partition {
             log,
             proposer: Some(Proposer::start(raft.clone())),
             raft: Some(raft),
+            isr: Mutex::default(),
         }
     }
 
@@ -81,6 +87,44 @@ impl Partition {
                 epoch,
             }
         }
+    }
+
+    /// Records one sample of the leader's replication progress (cluster mode, periodically).
+    pub fn sample_isr(&self, now_ms: i64) {
+        let Some(raft) = &self.raft else { return };
+        let m = raft.metrics();
+        let m = m.borrow();
+        if !m.state.is_leader() {
+            return;
+        }
+        let Some(rep) = &m.replication else { return };
+        let matched: Vec<(u64, Option<u64>)> = rep
+            .iter()
+            .filter(|(id, _)| **id != m.id)
+            .map(|(id, l)| (*id, l.map(|l| l.index)))
+            .collect();
+        self.isr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sample(
+                m.current_term,
+                m.last_log_index.unwrap_or(0),
+                matched,
+                now_ms,
+            );
+    }
+
+    /// The in-sync replicas among `replicas` while this node (`me`) leads; all of them when it
+    /// does not (it cannot know; Metadata reports the replica set then).
+    pub fn in_sync_replicas(&self, me: u64, replicas: &[u64], now_ms: i64) -> Vec<u64> {
+        let Role::Leader { epoch } = self.role() else {
+            return replicas.to_vec();
+        };
+        let term = u64::try_from(epoch).unwrap_or(0);
+        self.isr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .in_sync(term, me, replicas, now_ms, REPLICA_LAG_TIME_MAX_MS)
     }
 
     /// Whether Kafka clients may produce to and fetch from this replica.

@@ -244,6 +244,8 @@ pub struct LogConfig {
     pub cleanup_compact: bool,
     /// `delete.retention.ms`: how long a tombstone is kept after compaction reaches it.
     pub delete_retention_ms: i64,
+    /// `min.insync.replicas`: in a cluster, acks=all needs at least this many in-sync replicas.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -258,6 +260,7 @@ impl Default for LogConfig {
             cleanup_delete: true,
             cleanup_compact: false,
             delete_retention_ms: DELETE_RETENTION_MS_DEFAULT,
+            min_insync_replicas: 1,
         }
     }
 }
@@ -288,6 +291,7 @@ impl LogConfig {
             c.cleanup_compact = has("compact");
         }
         c.delete_retention_ms = long("delete.retention.ms", c.delete_retention_ms);
+        c.min_insync_replicas = i32::try_from(long("min.insync.replicas", 1)).unwrap_or(i32::MAX);
         c
     }
 }

@@ -57,5 +57,6 @@ pub const PEER_BACKOFF_MIN_MS: u64 = 50;
 pub const PEER_BACKOFF_MAX_MS: u64 = 2_000;
 /// How long a connection attempt to a peer may take.
 pub const PEER_CONNECT_TIMEOUT_MS: u64 = 1_000;
-/// A follower more than this many Raft entries behind its leader is not listed as in sync.
-pub const REPLICA_LAG_ENTRIES_MAX: u64 = 1_000;
+/// Kafka's `replica.lag.time.max.ms`: a follower that has not caught up with its leader's log
+/// end for this long is no longer in sync.
+pub const REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;

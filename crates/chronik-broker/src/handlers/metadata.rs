@@ -5,7 +5,6 @@ use crate::broker::Broker;
 use crate::error::{code, BrokerError, NONE};
 use crate::partition::Role;
 use crate::topics::{validate_topic_name, Topic};
-use chronik_types::limits::REPLICA_LAG_ENTRIES_MAX;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -140,8 +139,8 @@ fn topic_metadata(broker: &Broker, t: &Topic, node: i32) -> MetadataResponseTopi
 }
 
 /// A topic as a cluster node sees it: each partition's leader and epoch from its Raft group
-/// on this node, its replicas from the controller's image, and as in-sync replicas those the
-/// leader has replicated to (all replicas when this node does not lead).
+/// on this node, its replicas from the controller's image, and its in-sync replicas as the
+/// leader tracks them (all replicas when this node does not lead).
 fn cluster_topic_metadata(
     cluster: &chronik_replication::node::ReplicationNode,
     t: &Topic,
@@ -162,10 +161,7 @@ fn cluster_topic_metadata(
                 Role::Follower { leader, epoch } => (leader, epoch),
                 Role::Local => (Some(cluster.node_id), 0),
             };
-            let isr = match (p.role(), p.raft()) {
-                (Role::Leader { .. }, Some(raft)) => in_sync(raft, cluster.node_id, &replicas),
-                _ => replicas.clone(),
-            };
+            let isr = p.in_sync_replicas(cluster.node_id, &replicas, crate::broker::now_ms());
             let offline = p.with_log(|l| l.is_offline());
             let error = if offline {
                 code(ResponseError::KafkaStorageError)
@@ -193,23 +189,4 @@ fn cluster_topic_metadata(
         .with_topic_id(t.record.topic_id)
         .with_is_internal(t.is_internal())
         .with_partitions(partitions)
-}
-
-/// Replicas within `REPLICA_LAG_ENTRIES_MAX` entries of the leader's log, the leader included.
-fn in_sync(raft: &chronik_replication::types::Raft, leader: u64, replicas: &[u64]) -> Vec<u64> {
-    let m = raft.metrics();
-    let m = m.borrow();
-    let last = m.last_log_index.unwrap_or(0);
-    replicas
-        .iter()
-        .copied()
-        .filter(|r| {
-            *r == leader
-                || m.replication.as_ref().is_some_and(|rep| {
-                    rep.get(r)
-                        .and_then(|matched| *matched)
-                        .is_some_and(|l| l.index + REPLICA_LAG_ENTRIES_MAX >= last)
-                })
-        })
-        .collect()
 }

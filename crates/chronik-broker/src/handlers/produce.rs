@@ -48,7 +48,9 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
             } else {
                 match topic.as_ref().and_then(|t| t.partition(pd.index)) {
                     None => Outcome::Failed(code(ResponseError::UnknownTopicOrPartition), None),
-                    Some(p) if p.proposer().is_some() => propose(p, pd.records, timeout),
+                    Some(p) if p.proposer().is_some() => {
+                        propose(broker, p, pd.records, acks, timeout)
+                    }
                     Some(p) => append(broker, p, pd.records, acks),
                 }
             };
@@ -81,13 +83,20 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
 /// Cluster mode: validates the batches and queues them to the partition's Raft leader; the
 /// answer comes after the commit (a majority has each batch on disk), for acks=1 too.
 fn propose(
+    broker: &Broker,
     p: &Arc<crate::partition::Partition>,
     records: Option<bytes::Bytes>,
+    acks: i16,
     timeout: Duration,
 ) -> Outcome {
     let Some(proposer) = p.proposer().filter(|_| p.serves_clients()) else {
         return Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None);
     };
+    if acks == -1 {
+        if let Some(short) = not_enough_replicas(broker, p) {
+            return Outcome::Failed(code(ResponseError::NotEnoughReplicas), Some(short));
+        }
+    }
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Outcome::Failed(
             code(ResponseError::InvalidRecord),
@@ -268,4 +277,20 @@ async fn futures_all(proposed: Vec<Proposed>) -> Result<i64, ProposeError> {
         }
     }
     first.ok_or_else(|| ProposeError::Failed("no record batch".into()))
+}
+
+/// acks=all on a partition with fewer in-sync replicas than its `min.insync.replicas`: why.
+fn not_enough_replicas(broker: &Broker, p: &crate::partition::Partition) -> Option<String> {
+    let node = broker.cluster.as_ref()?;
+    let replicas = node
+        .with_image(|i| i.replicas(&p.tp.topic, p.tp.partition).map(<[u64]>::to_vec))
+        .unwrap_or_default();
+    let isr = p.in_sync_replicas(node.node_id, &replicas, now_ms());
+    let min = p.with_log(|l| l.config().min_insync_replicas);
+    (i32::try_from(isr.len()).unwrap_or(i32::MAX) < min).then(|| {
+        format!(
+            "The size of the current ISR {isr:?} is insufficient to satisfy the min.isr requirement of {min} for partition {}",
+            p.tp
+        )
+    })
 }
