@@ -26,6 +26,9 @@ pub struct RaftOnlyEntry {
     pub offset: Offset,
     /// `None` for a blank entry.
     pub membership: Option<Membership>,
+    /// A record batch that was not appended (a producer's retry or a sequence error), and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<crate::types::NotAppended>,
 }
 
 impl RaftOnlyEntry {
@@ -199,6 +202,7 @@ mod tests {
             term,
             offset,
             membership: None,
+            outcome: None,
         }
     }
 
@@ -227,6 +231,7 @@ mod tests {
             term: 0,
             offset: 0,
             membership: Some(members.clone()),
+            outcome: None,
         })?;
         f.append(blank(1, 1, 0))?;
         f.sync()?;

@@ -10,9 +10,10 @@
 use crate::entry_index::{EntryIndex, EntryLoc};
 use crate::raft_entries::{RaftEntriesFile, RaftOnlyEntry};
 use crate::raft_state::RaftState;
-use crate::types::{Applied, LogId, Membership, RecordBatch};
+use crate::types::{Applied, LogId, Membership, NotAppended, RecordBatch};
 use bytes::Bytes;
 use chronik_storage::fs::FileSystem;
+use chronik_storage::producer_state::{ProducerError, SequenceCheck};
 use chronik_storage::{PartitionLog, StorageError};
 use chronik_types::Offset;
 use openraft::{CommittedLeaderId, EntryPayload};
@@ -190,6 +191,12 @@ impl ReplicaLog {
                             format!("entry {index} is not exactly one record batch"),
                         ));
                     }
+                    let header = chronik_storage::batch::validate(&bytes)?;
+                    if let Some(not_appended) = self.producer_check(&header) {
+                        // Kept out of the log, alike on every replica.
+                        self.append_raft_only(index, term, None, Some(not_appended), &mut outcome)?;
+                        continue;
+                    }
                     let epoch = i32::try_from(term).map_err(|_| {
                         corrupt(&self.dir, format!("term {term} exceeds a leader epoch"))
                     })?;
@@ -201,29 +208,57 @@ impl ReplicaLog {
                     });
                     outcome.batches_written = true;
                 }
-                EntryPayload::Blank | EntryPayload::Membership(_) => {
-                    let membership = match entry.payload {
-                        EntryPayload::Membership(m) => Some(m),
-                        _ => None,
-                    };
-                    if outcome.batches_written {
-                        // Everything before a Raft-only entry is durable before it is written.
-                        lock_log(&self.log).sync_active()?;
-                        outcome.batches_written = false;
-                    }
-                    let offset = self.index.end_offset();
-                    self.raft_only.append(RaftOnlyEntry {
-                        index,
-                        term,
-                        offset,
-                        membership,
-                    })?;
-                    self.raft_only.sync()?;
-                    self.index.push(EntryLoc::RaftOnly { term, offset });
+                EntryPayload::Blank => {
+                    self.append_raft_only(index, term, None, None, &mut outcome)?;
+                }
+                EntryPayload::Membership(m) => {
+                    self.append_raft_only(index, term, Some(m), None, &mut outcome)?;
                 }
             }
         }
         Ok(outcome)
+    }
+
+    /// An idempotent producer's batch that is not to be appended: a retry of a batch still
+    /// remembered (its offsets), or a sequence or epoch error.
+    fn producer_check(&self, header: &chronik_storage::batch::BatchHeader) -> Option<NotAppended> {
+        match lock_log(&self.log).check_producer(header) {
+            Ok(SequenceCheck::Append) => None,
+            Ok(SequenceCheck::Duplicate(b)) => Some(NotAppended::Duplicate {
+                base_offset: b.base_offset,
+                last_offset: b.last_offset,
+            }),
+            Err(ProducerError::InvalidProducerEpoch { .. }) => {
+                Some(NotAppended::InvalidProducerEpoch)
+            }
+            Err(_) => Some(NotAppended::OutOfOrderSequence),
+        }
+    }
+
+    /// Writes a Raft-only entry durably: everything before it is fsynced first.
+    fn append_raft_only(
+        &mut self,
+        index: u64,
+        term: u64,
+        membership: Option<Membership>,
+        not_appended: Option<NotAppended>,
+        outcome: &mut AppendOutcome,
+    ) -> Result<(), StorageError> {
+        if outcome.batches_written {
+            lock_log(&self.log).sync_active()?;
+            outcome.batches_written = false;
+        }
+        let offset = self.index.end_offset();
+        self.raft_only.append(RaftOnlyEntry {
+            index,
+            term,
+            offset,
+            membership,
+            outcome: not_appended,
+        })?;
+        self.raft_only.sync()?;
+        self.index.push(EntryLoc::RaftOnly { term, offset });
+        Ok(())
     }
 
     /// Makes every appended batch durable (fdatasync of the active segment).
@@ -293,7 +328,12 @@ impl ReplicaLog {
                 base_offset: *base_offset,
                 last_offset: next_offset - 1,
             },
-            Some(EntryLoc::RaftOnly { .. }) => Applied::RaftOnly,
+            Some(EntryLoc::RaftOnly { .. }) => {
+                match self.raft_only.get(entry_id.index).and_then(|e| e.outcome) {
+                    Some(not_appended) => Applied::NotAppended(not_appended),
+                    None => Applied::RaftOnly,
+                }
+            }
             None => {
                 return Err(corrupt(
                     &self.dir,
@@ -304,6 +344,11 @@ impl ReplicaLog {
         let hw = self.index.offset_after(entry_id.index);
         lock_log(&self.log).advance_high_watermark(hw);
         Ok(applied)
+    }
+
+    /// Why the entry at `index` was kept out of the log, if it is such an entry.
+    pub fn not_appended(&self, index: u64) -> Option<NotAppended> {
+        self.raft_only.get(index).and_then(|e| e.outcome)
     }
 
     /// Installs a snapshot covering every entry up to `last`, whose log ends at `end_offset`.
@@ -328,6 +373,7 @@ impl ReplicaLog {
                 term: id.leader_id.term,
                 offset: end_offset,
                 membership: Some(m),
+                outcome: None,
             });
             self.raft_only.replace_all(kept.into_iter().collect())?;
             self.state.purged = Some(last);

@@ -114,7 +114,14 @@ impl RaftStateMachine<ChronikRaft> for PartitionStateMachine {
                     self.membership = StoredMembership::new(Some(id), m);
                     out.push(Applied::RaftOnly);
                 }
-                EntryPayload::Blank => out.push(Applied::RaftOnly),
+                EntryPayload::Blank => {
+                    // A blank entry, or a batch kept out of the log (openraft applies what it
+                    // reads back from the log, where such a batch reads as blank).
+                    let applied = lock(&self.replica)
+                        .not_appended(id.index)
+                        .map_or(Applied::RaftOnly, Applied::NotAppended);
+                    out.push(applied);
+                }
             }
             self.applied = Some(id);
         }

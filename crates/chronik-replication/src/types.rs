@@ -11,6 +11,18 @@ use std::io::Cursor;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordBatch(pub Bytes);
 
+/// Why a record batch entry was kept out of the log (decided alike on every replica, from the
+/// producer state of the entries before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NotAppended {
+    /// A retry of a batch already in the log: these are its offsets.
+    Duplicate { base_offset: i64, last_offset: i64 },
+    /// The producer's sequence does not follow its last batch.
+    OutOfOrderSequence,
+    /// The producer's epoch is older than its current one (a zombie).
+    InvalidProducerEpoch,
+}
+
 /// What applying an entry answers to the proposer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied {
@@ -20,6 +32,8 @@ pub enum Applied {
     RaftOnly,
     /// A metadata record of the controller log.
     Metadata(crate::controller::MetadataOutcome),
+    /// A record batch that was not appended, and why.
+    NotAppended(NotAppended),
 }
 
 openraft::declare_raft_types!(

@@ -7,6 +7,27 @@ use chronik_types::limits::{RECORD_BATCH_HEADER_BYTES, RECORD_BATCH_LOG_OVERHEAD
 /// A batch of `count` records, each with a null key and `value`, all at `timestamp`,
 /// base offset 0 and no producer id.
 pub fn uncompressed_batch(count: i32, timestamp: i64, value: &[u8]) -> Vec<u8> {
+    producer_batch(Producer::NONE, count, timestamp, value)
+}
+
+/// Who wrote a batch: an idempotent producer's id, epoch and first sequence, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Producer {
+    pub id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+}
+
+impl Producer {
+    pub const NONE: Self = Self {
+        id: -1,
+        epoch: -1,
+        base_sequence: -1,
+    };
+}
+
+/// `uncompressed_batch` written by `producer`.
+pub fn producer_batch(producer: Producer, count: i32, timestamp: i64, value: &[u8]) -> Vec<u8> {
     let mut records = Vec::new();
     for i in 0..count.max(1) {
         let mut rec = vec![0u8]; // attributes
@@ -35,9 +56,9 @@ pub fn uncompressed_batch(count: i32, timestamp: i64, value: &[u8]) -> Vec<u8> {
     b.extend_from_slice(&(count - 1).to_be_bytes()); // last offset delta
     b.extend_from_slice(&timestamp.to_be_bytes()); // base timestamp
     b.extend_from_slice(&timestamp.to_be_bytes()); // max timestamp
-    b.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-    b.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-    b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    b.extend_from_slice(&producer.id.to_be_bytes());
+    b.extend_from_slice(&producer.epoch.to_be_bytes());
+    b.extend_from_slice(&producer.base_sequence.to_be_bytes());
     b.extend_from_slice(&count.to_be_bytes());
     b.extend_from_slice(&records);
     if let Some(crc) = batch::compute_crc(&b) {

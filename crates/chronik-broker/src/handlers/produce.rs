@@ -6,6 +6,7 @@ use crate::broker::{now_ms, Broker};
 use crate::error::{code, BrokerError, NONE};
 use crate::group_commit::FlushWait;
 use chronik_replication::proposer::ProposeError;
+use chronik_replication::types::NotAppended;
 use chronik_replication::{Applied, RecordBatch};
 use chronik_storage::batch::{self, BatchHeader};
 use chronik_storage::config::TimestampType;
@@ -232,17 +233,10 @@ async fn finish(index: i32, outcome: Outcome) -> PartitionProduceResponse {
                     .with_base_offset(base_offset)
                     .with_log_start_offset(log_start)
                     .with_log_append_time_ms(log_append_time.unwrap_or(-1)),
-                Ok(Err(e)) => {
-                    let c = match e {
-                        ProposeError::NotLeader(_) | ProposeError::Stopped => {
-                            code(ResponseError::NotLeaderOrFollower)
-                        }
-                        ProposeError::Failed(_) => code(ResponseError::KafkaStorageError),
-                    };
-                    base.with_error_code(c)
-                        .with_base_offset(-1)
-                        .with_error_message(Some(super::str_bytes(e.to_string())))
-                }
+                Ok(Err((c, message))) => base
+                    .with_error_code(c)
+                    .with_base_offset(-1)
+                    .with_error_message(Some(super::str_bytes(message))),
                 Err(_) => base
                     .with_error_code(code(ResponseError::RequestTimedOut))
                     .with_base_offset(-1),
@@ -261,22 +255,45 @@ async fn finish(index: i32, outcome: Outcome) -> PartitionProduceResponse {
     }
 }
 
-/// Waits for every proposed batch; the base offset of the first is the response's.
-async fn futures_all(proposed: Vec<Proposed>) -> Result<i64, ProposeError> {
+/// Waits for every proposed batch; the base offset of the first is the response's. A retried
+/// batch of an idempotent producer answers the offsets it got the first time.
+async fn futures_all(proposed: Vec<Proposed>) -> Result<i64, (i16, String)> {
     let mut first = None;
     for p in proposed {
-        match p.await? {
-            Applied::Batch { base_offset, .. } => {
-                first.get_or_insert(base_offset);
+        let applied = p.await.map_err(|e| {
+            let c = match e {
+                ProposeError::NotLeader(_) | ProposeError::Stopped => {
+                    code(ResponseError::NotLeaderOrFollower)
+                }
+                ProposeError::Failed(_) => code(ResponseError::KafkaStorageError),
+            };
+            (c, e.to_string())
+        })?;
+        let base = match applied {
+            Applied::Batch { base_offset, .. }
+            | Applied::NotAppended(NotAppended::Duplicate { base_offset, .. }) => base_offset,
+            Applied::NotAppended(NotAppended::OutOfOrderSequence) => {
+                return Err((
+                    code(ResponseError::OutOfOrderSequenceNumber),
+                    "out of order sequence number".into(),
+                ))
+            }
+            Applied::NotAppended(NotAppended::InvalidProducerEpoch) => {
+                return Err((
+                    code(ResponseError::InvalidProducerEpoch),
+                    "the producer's epoch is older than its current one".into(),
+                ))
             }
             other => {
-                return Err(ProposeError::Failed(format!(
-                    "a record batch applied as {other:?}"
-                )))
+                return Err((
+                    code(ResponseError::KafkaStorageError),
+                    format!("a record batch applied as {other:?}"),
+                ))
             }
-        }
+        };
+        first.get_or_insert(base);
     }
-    first.ok_or_else(|| ProposeError::Failed("no record batch".into()))
+    first.ok_or_else(|| (code(ResponseError::InvalidRecord), "no record batch".into()))
 }
 
 /// acks=all on a partition with fewer in-sync replicas than its `min.insync.replicas`: why.

@@ -70,6 +70,16 @@ impl PartitionLog {
         self.write_at_end(bytes, &batches, stamp, now_ms)
     }
 
+    /// How an idempotent producer's batch fits the producer state of everything appended so
+    /// far: new, a retry of a batch still remembered, or out of order / fenced. Replicas hold
+    /// the same batches in the same order, so every replica decides alike.
+    pub fn check_producer(
+        &self,
+        h: &BatchHeader,
+    ) -> Result<crate::producer_state::SequenceCheck, crate::producer_state::ProducerError> {
+        self.producers.check(h)
+    }
+
     /// Every stored batch in offset order (headers only), for rebuilding the entry index.
     pub fn batch_locations(&self) -> Result<Vec<BatchLocation>, StorageError> {
         let mut out = Vec::new();
