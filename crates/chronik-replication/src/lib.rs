@@ -7,6 +7,7 @@
 //! - `controller`: the controller group: metadata records, the cluster image, placement.
 //! - `config`: Raft timing and batching of a partition group.
 //! - `types`: the openraft type configuration (`ChronikRaft`): entries are record batches.
+//! - `flusher`: node-wide group commit of Raft log appends (fdatasync rounds).
 //! - `groups`: the Raft groups a node hosts; answers peers' requests.
 //! - `entry_index`: pure map from Raft index to a batch or a Raft-only entry.
 //! - `proposer`: queues record batches to a partition leader in proposal order.
@@ -21,6 +22,7 @@
 pub mod config;
 pub mod controller;
 pub mod entry_index;
+pub mod flusher;
 pub mod groups;
 pub mod log_store;
 pub mod node;

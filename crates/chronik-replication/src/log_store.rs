@@ -1,5 +1,6 @@
 //! openraft's `RaftLogStorage` over a `ReplicaLog`: the partition's segment log is the Raft log.
 
+use crate::flusher::Flusher;
 use crate::replica_log::ReplicaLog;
 use crate::types::{ChronikRaft, Entry, LogId, RaftStorageError, Vote};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -33,11 +34,24 @@ pub(crate) fn now_ms() -> i64 {
 #[derive(Debug, Clone)]
 pub struct LogStore {
     replica: SharedReplica,
+    /// The node's group commit; without one, appends are fsynced in place (tests).
+    flusher: Option<Flusher>,
 }
 
 impl LogStore {
     pub fn new(replica: SharedReplica) -> Self {
-        Self { replica }
+        Self {
+            replica,
+            flusher: None,
+        }
+    }
+
+    /// A log store whose appends share the node's fdatasync rounds.
+    pub fn with_flusher(replica: SharedReplica, flusher: Flusher) -> Self {
+        Self {
+            replica,
+            flusher: Some(flusher),
+        }
     }
 }
 
@@ -111,20 +125,45 @@ impl RaftLogStorage<ChronikRaft> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let started = std::time::Instant::now();
-        let result = {
+        let appended = {
             let mut r = lock(&self.replica);
             r.append(entries, now_ms()).and_then(|outcome| {
-                if outcome.batches_written {
-                    r.sync()
+                let file = if outcome.batches_written {
+                    Some(r.active_file()?)
                 } else {
-                    Ok(())
-                }
+                    None
+                };
+                Ok(file)
             })
         };
         metrics::histogram!("chronik_raft_append_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        match result {
-            Ok(()) => {
+        match appended {
+            // Batches written: durable after the next fdatasync round (or right here).
+            Ok(Some((file, path))) => match &self.flusher {
+                Some(flusher) => {
+                    flusher.flush(file, path, callback);
+                    Ok(())
+                }
+                None => {
+                    let synced = file.sync_data();
+                    let failed = synced.as_ref().err().map(ToString::to_string);
+                    callback.log_io_completed(synced);
+                    match failed {
+                        None => Ok(()),
+                        Some(e) => Err(io_error(
+                            ErrorSubject::Logs,
+                            ErrorVerb::Write,
+                            &chronik_storage::StorageError::Corrupt {
+                                path,
+                                reason: format!("fdatasync failed: {e}"),
+                            },
+                        )),
+                    }
+                }
+            },
+            // Only Raft-only entries: already fsynced.
+            Ok(None) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }

@@ -8,6 +8,7 @@ use crate::controller::{
     ClusterImage, ControllerStateMachine, MetadataOutcome, MetadataRecord, SharedImage,
     CONTROLLER_TOPIC,
 };
+use crate::flusher::Flusher;
 use crate::groups::{controller_write, RaftGroups};
 use crate::log_store::{lock, LogStore, SharedReplica};
 use crate::replica_log::{ReplicaLog, SharedLog};
@@ -64,6 +65,8 @@ pub struct ReplicationNode {
     image_applied: watch::Receiver<u64>,
     replicas: Mutex<HashMap<GroupId, SharedReplica>>,
     fs: Arc<dyn FileSystem>,
+    /// Group commit of every group's appends on this node.
+    flusher: Flusher,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -114,12 +117,13 @@ impl ReplicationNode {
         let (applied_tx, image_applied) = watch::channel(0u64);
         let sm = ControllerStateMachine::new(Arc::clone(&image), Arc::new(applied_tx));
         let group = GroupId::new(CONTROLLER_TOPIC, 0);
+        let flusher = Flusher::start();
         let raft_config = Arc::new(partition_raft_config(CONTROLLER_TOPIC).map_err(raft_err)?);
         let controller = Raft::new(
             node_id,
             raft_config,
             GroupNetwork::new(group.clone(), Arc::clone(&peers)),
-            LogStore::new(Arc::clone(&replica)),
+            LogStore::with_flusher(Arc::clone(&replica), flusher.clone()),
             sm,
         )
         .await
@@ -138,6 +142,7 @@ impl ReplicationNode {
             image_applied,
             replicas: Mutex::new(HashMap::from([(group, replica)])),
             fs: config.fs,
+            flusher,
             tasks: Mutex::new(vec![server]),
         });
         let registering = Arc::clone(&node);
@@ -256,7 +261,7 @@ impl ReplicationNode {
             self.node_id,
             config,
             GroupNetwork::new(group.clone(), Arc::clone(&self.peers)),
-            LogStore::new(Arc::clone(&replica)),
+            LogStore::with_flusher(Arc::clone(&replica), self.flusher.clone()),
             sm,
         )
         .await

@@ -261,6 +261,13 @@ impl ReplicaLog {
         Ok(())
     }
 
+    /// The active segment's file (what an fdatasync must cover after an append).
+    pub fn active_file(
+        &self,
+    ) -> Result<(Arc<dyn chronik_storage::fs::LogFile>, PathBuf), StorageError> {
+        lock_log(&self.log).active_file()
+    }
+
     /// Makes every appended batch durable (fdatasync of the active segment).
     pub fn sync(&self) -> Result<(), StorageError> {
         lock_log(&self.log).sync_active()

@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use chronik_replication::config::partition_raft_config;
+use chronik_replication::flusher::Flusher;
 use chronik_replication::replica_log::lock_log;
 use chronik_replication::types::{NodeId, Raft};
 use chronik_replication::{Applied, RecordBatch};
@@ -183,7 +184,9 @@ pub async fn start_replica_on<N: RaftNetworkFactory<ChronikRaft>>(
     let replica = Arc::new(Mutex::new(ReplicaLog::open(fs, dir, Arc::clone(&log), 0)?));
     let sm = PartitionStateMachine::new(Arc::clone(&replica), Arc::new(Notify::new()));
     let config = Arc::new(partition_raft_config("test-0")?);
-    let raft = Raft::new(id, config, network, LogStore::new(replica), sm).await?;
+    // Appends go through a group-commit flusher, as on a node.
+    let store = LogStore::with_flusher(replica, Flusher::start());
+    let raft = Raft::new(id, config, network, store, sm).await?;
     Ok(Replica {
         id,
         dir: dir.to_path_buf(),
