@@ -102,10 +102,12 @@ class Server:
         data_dir: Path | None = None,
         name: str = "chronik",
         addressing: str = "flags",
+        node_id: int = 1,
     ):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
+        self.node_id = node_id
         self.data_dir = Path(data_dir) if data_dir is not None else self.workdir / "data"
         self.kafka_port, self.http_port = free_ports(2)
         self.extra_args = list(extra_args)
@@ -143,7 +145,7 @@ class Server:
         cmd = [str(require_server_binary())]
         if self.addressing == "flags":
             cmd += [
-                "--node-id", "1",
+                "--node-id", str(self.node_id),
                 "--data-dir", str(self.data_dir),
                 "--kafka-addr", self.bootstrap,
                 "--http-addr", self.http,
@@ -154,7 +156,7 @@ class Server:
 
     def write_config(self) -> None:
         settings: dict[str, object] = {
-            "node_id": 1,
+            "node_id": self.node_id,
             "data_dir": str(self.data_dir),
             "kafka_addr": self.bootstrap,
             "http_addr": self.http,
@@ -174,7 +176,7 @@ class Server:
     def environment(self) -> dict[str, str]:
         extra = dict(self.extra_env)
         if self.addressing == "env":
-            extra.setdefault("CHRONIK_NODE_ID", "1")
+            extra.setdefault("CHRONIK_NODE_ID", str(self.node_id))
             extra.setdefault("CHRONIK_DATA_DIR", str(self.data_dir))
             extra.setdefault("CHRONIK_KAFKA_ADDR", self.bootstrap)
             extra.setdefault("CHRONIK_HTTP_ADDR", self.http)
@@ -265,6 +267,15 @@ class Server:
             )
         self._finish(rc)
         return rc
+
+    def send_signal(self, sig: int) -> None:
+        """Send sig without waiting for anything (e.g. SIGSTOP/SIGCONT to freeze and thaw it).
+
+        close() still ends a stopped process: SIGKILL also works on a stopped process.
+        """
+        if not self.is_running():
+            raise RuntimeError(f"{self.name} is not running")
+        self.proc.send_signal(sig)
 
     def kill9(self) -> int | None:
         """SIGKILL the server (simulated crash) and reap it."""

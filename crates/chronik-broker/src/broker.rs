@@ -281,6 +281,18 @@ impl Broker {
         replication_factor: i16,
         configs: BTreeMap<String, String>,
     ) -> Result<Arc<Topic>, BrokerError> {
+        if let Some(node) = &self.cluster {
+            // The controller serializes topic changes; no local lock is held while it works
+            // (blocking this worker on a proposal while holding one would stall the others).
+            self.validate_new_topic(name, partitions, replication_factor, &configs)?;
+            let record = TopicRecord {
+                name: name.to_string(),
+                topic_id: uuid::Uuid::new_v4(),
+                partitions,
+                configs,
+            };
+            return self.create_topic_in_cluster(node, record, replication_factor);
+        }
         let _admin = self.lock_admin();
         self.validate_new_topic(name, partitions, replication_factor, &configs)?;
         let record = TopicRecord {
@@ -289,9 +301,6 @@ impl Broker {
             partitions,
             configs,
         };
-        if let Some(node) = &self.cluster {
-            return self.create_topic_in_cluster(node, record, replication_factor);
-        }
         let log_config = LogConfig::from_overrides(&record.configs);
         let parts = self.open_partitions(&record, &log_config, 0)?;
         let topic = Arc::new(Topic {
@@ -361,10 +370,10 @@ impl Broker {
 
     /// Deletes a topic: the durable record first, then its files.
     pub fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, BrokerError> {
-        let _admin = self.lock_admin();
         if let Some(node) = &self.cluster {
             return self.delete_topic_in_cluster(node, name);
         }
+        let _admin = self.lock_admin();
         let mut map = self
             .topics
             .read()
@@ -396,7 +405,8 @@ impl Broker {
         count: i32,
         validate_only: bool,
     ) -> Result<(), BrokerError> {
-        let _admin = self.lock_admin();
+        // In a cluster the controller serializes changes: no local lock across the proposal.
+        let _admin = self.cluster.is_none().then(|| self.lock_admin());
         let topic = self
             .topic(name)
             .ok_or(BrokerError::UnknownTopicOrPartition)?;
@@ -430,7 +440,7 @@ impl Broker {
         name: &str,
         configs: BTreeMap<String, String>,
     ) -> Result<(), BrokerError> {
-        let _admin = self.lock_admin();
+        let _admin = self.cluster.is_none().then(|| self.lock_admin());
         topics::validate_configs(&configs)?;
         let topic = self
             .topic(name)

@@ -4,20 +4,33 @@ use openraft::{Config, SnapshotPolicy};
 
 /// How often a leader sends heartbeats to its followers.
 pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
-/// A follower that hears nothing for a random time in this range starts an election.
+/// A follower that hears nothing for its election timeout starts an election. The timeout of
+/// the replica ranked `r` in a group (its place in the replica set, preferred leader first) is
+/// random in `[MIN + r × STEP, MIN + r × STEP + JITTER)`.
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 500;
-pub const ELECTION_TIMEOUT_MAX_MS: u64 = 1000;
+/// Twice openraft's election tick (1.5 × the heartbeat interval), so that replicas of
+/// different ranks never time out in the same tick.
+pub const ELECTION_TIMEOUT_STEP_MS: u64 = 300;
+pub const ELECTION_TIMEOUT_JITTER_MS: u64 = 100;
 /// Most entries (record batches) in one AppendEntries request.
 pub const APPEND_ENTRIES_MAX: u64 = 64;
 
-/// The openraft configuration of a partition's Raft group. Snapshots are never built on a
-/// schedule: the log is the data and is kept until retention removes it.
-pub fn partition_raft_config(name: &str) -> Result<Config, Box<openraft::ConfigError>> {
+/// The openraft configuration of this node's member of a Raft group, `rank` being this node's
+/// place in the group's replica set (0 = preferred leader).
+///
+/// openraft draws a member's election timeout once and checks it on a fixed tick; members of a
+/// group created at the same moment on every node tick in step, so two members whose timeouts
+/// fall in the same tick would start every election together and split the vote for ever.
+/// Ranked, non-overlapping timeouts rule that out (and let the preferred leader campaign
+/// first). Snapshots are never built on a schedule: the log is the data and is kept until
+/// retention removes it.
+pub fn partition_raft_config(name: &str, rank: u64) -> Result<Config, Box<openraft::ConfigError>> {
+    let election_timeout_min = ELECTION_TIMEOUT_MIN_MS + rank.min(8) * ELECTION_TIMEOUT_STEP_MS;
     Config {
         cluster_name: name.to_string(),
         heartbeat_interval: HEARTBEAT_INTERVAL_MS,
-        election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
-        election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
+        election_timeout_min,
+        election_timeout_max: election_timeout_min + ELECTION_TIMEOUT_JITTER_MS,
         max_payload_entries: APPEND_ENTRIES_MAX,
         snapshot_policy: SnapshotPolicy::Never,
         ..Default::default()

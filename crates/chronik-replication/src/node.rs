@@ -118,7 +118,13 @@ impl ReplicationNode {
         let sm = ControllerStateMachine::new(Arc::clone(&image), Arc::new(applied_tx));
         let group = GroupId::new(CONTROLLER_TOPIC, 0);
         let flusher = Flusher::start();
-        let raft_config = Arc::new(partition_raft_config(CONTROLLER_TOPIC).map_err(raft_err)?);
+        let rank = config
+            .voters
+            .keys()
+            .position(|id| *id == node_id)
+            .unwrap_or(0) as u64;
+        let raft_config =
+            Arc::new(partition_raft_config(CONTROLLER_TOPIC, rank).map_err(raft_err)?);
         let controller = Raft::new(
             node_id,
             raft_config,
@@ -256,7 +262,11 @@ impl ReplicationNode {
     ) -> Result<Raft, NodeError> {
         let replica = open_replica(&self.fs, dir, log)?;
         let sm = PartitionStateMachine::new(Arc::clone(&replica), hw_moved);
-        let config = Arc::new(partition_raft_config(&group.to_string()).map_err(raft_err)?);
+        let rank = replicas
+            .iter()
+            .position(|id| *id == self.node_id)
+            .unwrap_or(replicas.len()) as u64;
+        let config = Arc::new(partition_raft_config(&group.to_string(), rank).map_err(raft_err)?);
         let raft = Raft::new(
             self.node_id,
             config,

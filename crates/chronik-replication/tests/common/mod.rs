@@ -183,7 +183,7 @@ pub async fn start_replica_on<N: RaftNetworkFactory<ChronikRaft>>(
     let log: SharedLog = Arc::new(Mutex::new(log));
     let replica = Arc::new(Mutex::new(ReplicaLog::open(fs, dir, Arc::clone(&log), 0)?));
     let sm = PartitionStateMachine::new(Arc::clone(&replica), Arc::new(Notify::new()));
-    let config = Arc::new(partition_raft_config("test-0")?);
+    let config = Arc::new(partition_raft_config("test-0", id - 1)?);
     // Appends go through a group-commit flusher, as on a node.
     let store = LogStore::with_flusher(replica, Flusher::start());
     let raft = Raft::new(id, config, network, store, sm).await?;

@@ -1,0 +1,651 @@
+"""Cluster mode, black-box: three real chronik-server processes started with --peer.
+
+Covered:
+  1. formation in every start order (1,2,3 / 3,2,1 / one node only after the other two are
+     ready, with produce and consume working while it is absent): every node answers
+     ApiVersions and a Metadata listing all three brokers, to kafka-python and confluent-kafka;
+  2. kill -9 of a partition leader during continuous acks=all produce with an idempotent
+     producer: produce continues, every acknowledged value is read back exactly once, and the
+     failover time is measured;
+  3. kill -9 of a follower, produce while it is down, restart: once it has caught up, the
+     partition's segment files are byte-identical on all three nodes;
+  4. rolling restart (SIGTERM, restart, ready, next) under continuous produce and consume;
+  5. a leader whose followers are frozen (SIGSTOP) acknowledges no acks=all write;
+  6. concurrent FindCoordinator requests while __consumer_offsets is created are all answered
+     (they once hung a node);
+  7. the coordinator of a consumer group is killed: a new member resumes at the committed offset.
+
+One-shot reads use kafka-python without a group (group_id=None); the continuous consumer that
+must survive leader changes is confluent-kafka (kafka-python 3.x consumers stop fetching a
+partition after its leader changes: they validate their position with OffsetForLeaderEpoch,
+which the server does not support yet).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import re
+import signal
+import threading
+import time
+
+import confluent_kafka as ck
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from cluster_harness import Cluster
+from clients import (
+    assert_read_matches,
+    ck_consumer,
+    ck_produce,
+    ck_producer,
+    kp_consumer,
+    kp_read_all,
+    make_messages,
+)
+from harness import wait_until
+from kafka_wire import assert_serving, connect, recv_frame
+
+# Generous bound on the failover time (kill -9 of the leader -> first acks=all delivery of a
+# message sent after the kill). A follower waits out the leader lease (1 s) plus its election
+# timeout (0.5-1 s) before campaigning, so ~2 s is normal; the rest is client metadata refresh.
+FAILOVER_MAX_S = 15.0
+# How long the cluster may take to make progress again after a node left or came back.
+# These waits are about progress, not latency (a new leader is normally elected in ~2 s).
+PROGRESS_TIMEOUT_S = 30.0
+
+# Not idempotent: duplicates from retries are possible (test 2 uses an idempotent producer).
+PRODUCER_CONF = {"acks": "all", "enable.idempotence": False, "linger.ms": 2}
+
+
+@pytest.fixture
+def cluster(server_factory) -> Cluster:
+    """Three nodes, configured but not started; killed (and SIGCONTed) at teardown."""
+    return Cluster(server_factory, size=3)
+
+
+# ---------------------------------------------------------------------------
+# continuous clients (each in its own thread; librdkafka releases the GIL)
+# ---------------------------------------------------------------------------
+
+
+class ContinuousProducer(threading.Thread):
+    """Produces unique values round-robin over the partitions at a steady pace until stopped,
+    and records every delivery report with the time it was served."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, tag: str,
+                 interval_s: float = 0.004, **conf):
+        super().__init__(name=f"producer-{tag}", daemon=True)
+        self.bootstrap, self.topic, self.partitions, self.tag = bootstrap, topic, partitions, tag
+        self.interval_s = interval_s
+        self.conf = {**PRODUCER_CONF, **conf}
+        self.lock = threading.Lock()
+        self.sent_at: dict[str, float] = {}                      # value -> time of produce()
+        self.acked: dict[str, tuple[int, int, float]] = {}       # value -> (partition, offset, time)
+        self.failed: dict[str, str] = {}                         # value -> delivery error
+        self.undelivered_after_flush: int | None = None
+        self.exc: BaseException | None = None
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            producer = ck_producer(self.bootstrap, **self.conf)
+            for seq in itertools.count():
+                if self._halt.is_set():
+                    break
+                value = f"{self.tag}-{seq:07d}"
+                with self.lock:
+                    self.sent_at[value] = time.monotonic()
+                while True:
+                    try:
+                        producer.produce(self.topic, value=value.encode(),
+                                         partition=seq % self.partitions, on_delivery=self._report)
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                producer.poll(self.interval_s)
+            self.undelivered_after_flush = producer.flush(60)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread by stop()
+            self.exc = e
+
+    def _report(self, err, msg) -> None:
+        now = time.monotonic()
+        value = msg.value().decode()
+        with self.lock:
+            if err is None:
+                self.acked[value] = (msg.partition(), msg.offset(), now)
+            else:
+                self.failed[value] = str(err)
+
+    def acked_count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+    def acked_per_partition(self) -> dict[int, int]:
+        with self.lock:
+            out = {p: 0 for p in range(self.partitions)}
+            for p, _, _ in self.acked.values():
+                out[p] += 1
+            return out
+
+    def acked_values(self) -> set[str]:
+        with self.lock:
+            return set(self.acked)
+
+    def stop(self) -> None:
+        """Stop producing, deliver what is queued (flush), and re-raise a thread failure."""
+        self._halt.set()
+        self.join(90)
+        assert not self.is_alive(), "producer thread did not finish"
+        if self.exc is not None:
+            raise self.exc
+        assert self.undelivered_after_flush == 0, (
+            f"{self.undelivered_after_flush} messages without a delivery report after flush")
+
+
+class ContinuousConsumer(threading.Thread):
+    """Reads every partition from the beginning until stopped, recording (partition, offset,
+    value) of every record. confluent-kafka, manual assignment, nothing committed: unlike
+    kafka-python 3.0.12 it keeps fetching after a leader change (kafka-python then insists on
+    OffsetForLeaderEpoch, which the server does not offer, and stops fetching the partition)."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int):
+        super().__init__(name=f"consumer-{topic}", daemon=True)
+        self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        self.lock = threading.Lock()
+        self.records: list[tuple[int, int, str]] = []
+        self.errors: list[str] = []
+        self.exc: BaseException | None = None
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            consumer = ck_consumer(self.bootstrap)
+            try:
+                consumer.assign([ck.TopicPartition(self.topic, p, ck.OFFSET_BEGINNING)
+                                 for p in range(self.partitions)])
+                while not self._halt.is_set():
+                    for msg in consumer.consume(num_messages=500, timeout=0.2):
+                        if msg.error() is not None:
+                            with self.lock:
+                                self.errors.append(str(msg.error()))
+                            continue
+                        with self.lock:
+                            self.records.append((msg.partition(), msg.offset(), msg.value().decode()))
+            finally:
+                consumer.close()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the test thread by stop()
+            self.exc = e
+
+    def per_partition(self) -> dict[int, int]:
+        with self.lock:
+            out = {p: 0 for p in range(self.partitions)}
+            for p, _, _ in self.records:
+                out[p] += 1
+            return out
+
+    def values(self) -> set[str]:
+        with self.lock:
+            return {v for _, _, v in self.records}
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(60)
+        assert not self.is_alive(), "consumer thread did not finish"
+        if self.exc is not None:
+            raise self.exc
+
+
+def find_coordinator_v2(group: str, correlation_id: int) -> bytes:
+    from kafka.protocol.metadata import FindCoordinatorRequest
+
+    req = FindCoordinatorRequest(key=group, key_type=0)
+    req.with_header(correlation_id=correlation_id, client_id="chronik-cluster-test")
+    return req.encode(version=2, header=True, framed=True)
+
+
+def coordinator_id(bootstrap: str, group: str) -> int:
+    """The node FindCoordinator (v2) names for `group`."""
+    import struct
+
+    with connect(bootstrap) as s:
+        s.sendall(find_coordinator_v2(group, correlation_id=7))
+        frame = recv_frame(s, timeout=30)
+    # correlation id, throttle_time_ms, error_code, error_message (nullable string), node_id
+    _, _, error = struct.unpack_from(">iih", frame, 0)
+    assert error == 0, f"FindCoordinator({group}) answered error {error}"
+    (msg_len,) = struct.unpack_from(">h", frame, 10)
+    (node_id,) = struct.unpack_from(">i", frame, 12 + max(msg_len, 0))
+    return node_id
+
+
+def read_values(bootstrap: str, topic: str, partitions: int) -> list[str]:
+    """Every value of the topic up to the high watermarks (manual assignment, from offset 0)."""
+    log = kp_read_all(bootstrap, topic, partitions, timeout=60)
+    return [v.decode() for recs in log.values() for (_, _, v) in recs]
+
+
+# ---------------------------------------------------------------------------
+# per-node ApiVersions + Metadata, for each client library
+# ---------------------------------------------------------------------------
+
+
+def kp_node_view(bootstrap: str, node_id: int) -> tuple[dict, dict[int, str]]:
+    """kafka-python, bootstrapped at this node only: the ApiVersions answer of node `node_id`
+    (a fresh connection to it) and the brokers its own Metadata answer lists. The Metadata
+    request is sent to that node explicitly (kafka-python's admin API would pick any broker),
+    through the client's connection manager (kafka-python is pinned in requirements.txt)."""
+    from kafka import KafkaAdminClient
+    from kafka.protocol.metadata import MetadataRequest
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        api_versions = admin.get_broker_version_data(node_id).api_versions
+
+        async def metadata():
+            return await admin._manager.send(MetadataRequest(topics=[]), node_id=node_id)
+
+        resp = admin._manager.run(metadata)
+        return api_versions, {b.node_id: f"{b.host}:{b.port}" for b in resp.brokers}
+    finally:
+        admin.close()
+
+
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+# librdkafka debug lines: "FAC [rdkafka#producer-1] [thrd:...]: 127.0.0.1:PORT/NAME: message"
+_RDK_LINE = re.compile(r"\]: (\d+\.\d+\.\d+\.\d+:\d+)/\S+?: (.*)$")
+_RDK_BROKER = re.compile(r"^\s*Broker #\d+/(\d+): (\S+) NodeId (-?\d+)$")
+_RDK_COUNT = re.compile(r"^(\d+) brokers, \d+ topics$")
+
+_ck_client_ids = itertools.count()
+
+
+def ck_node_view(address: str) -> tuple[list[str], dict[int, str], set[int]]:
+    """confluent-kafka (librdkafka), bootstrapped at `address` only. librdkafka may send later
+    requests to any broker it learned of, so what this node itself answered is taken from the
+    client's protocol/metadata debug log of the connections to `address`: returns its
+    ApiVersions outcome lines, the brokers its Metadata answers listed, and the broker counts
+    those answers announced."""
+    handler = _Lines()
+    logger = logging.getLogger(f"chronik.test.librdkafka.{next(_ck_client_ids)}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    admin = AdminClient({"bootstrap.servers": address, "debug": "protocol,metadata"}, logger=logger)
+    md = admin.list_topics(timeout=10)
+    assert md.brokers, f"confluent-kafka via {address}: no brokers in metadata"
+
+    def parsed():
+        admin.poll(0.1)  # serves the log queue
+        api, brokers, counts = [], {}, set()
+        for line in list(handler.lines):
+            m = _RDK_LINE.search(line)
+            if not m or m.group(1) != address:
+                continue
+            msg = m.group(2)
+            if "ApiVersionRe" in msg and ("Received" in msg or "failed" in msg):
+                api.append(msg)
+            b = _RDK_BROKER.match(msg)
+            if b:
+                brokers[int(b.group(3))] = b.group(2)
+            c = _RDK_COUNT.match(msg)
+            if c:
+                counts.add(int(c.group(1)))
+        return (api, brokers, counts) if api and counts else None
+
+    try:
+        return wait_until(parsed, timeout=10, message=f"librdkafka log of {address}'s answers")
+    finally:
+        logger.removeHandler(handler)
+
+
+def assert_every_node_answers_for_both_clients(c: Cluster) -> None:
+    expected = {i: c[i].bootstrap for i in c.ids}
+    # A broker is ready once its own registration is applied; the others apply it a heartbeat
+    # later. Wait (bounded) until every node's Metadata has all three; then check each client.
+    wait_until(lambda: all(kp_node_view(c[i].bootstrap, i)[1] == expected for i in c.ids),
+               timeout=10, interval=0.2, message="every node's Metadata to list all 3 brokers")
+    for i in c.ids:
+        api_versions, brokers = kp_node_view(c[i].bootstrap, i)
+        for key in (0, 1, 3, 18):  # Produce, Fetch, Metadata, ApiVersions
+            assert key in api_versions, f"kafka-python: node {i} ApiVersions lacks key {key}: {api_versions}"
+        assert brokers == expected, f"kafka-python: node {i} Metadata lists {brokers}, expected {expected}"
+
+        api_lines, brokers, counts = ck_node_view(c[i].bootstrap)
+        assert all(line.startswith("Received ApiVersionResponse") for line in api_lines), (
+            f"confluent-kafka: node {i} ApiVersions: {api_lines}")
+        assert brokers == expected and counts == {3}, (
+            f"confluent-kafka: node {i} Metadata lists {brokers} (counts {counts}), expected {expected}")
+
+
+# ---------------------------------------------------------------------------
+# 1. formation
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "late"),
+    [
+        pytest.param([1, 2, 3], None, id="order-1-2-3"),
+        pytest.param([3, 2, 1], None, id="order-3-2-1"),
+        pytest.param([2, 3], 1, id="node1-after-2-3-ready"),
+    ],
+)
+def test_cluster_forms_in_any_start_order_and_every_node_answers_both_clients(
+        cluster, topic_name, first, late):
+    c = cluster
+    c.start(first)
+
+    if late is not None:
+        assert not c[late].is_running()
+        t0 = time.monotonic()
+        c.create_topic(topic_name, 2, replication_factor=3)
+        print(f"\nnode {late} absent: partitions of a new topic had leaders after "
+              f"{time.monotonic() - t0:.1f} s")
+        msgs = make_messages(60, 2, "absent")
+        acked = ck_produce(c.bootstrap(), topic_name, msgs, **PRODUCER_CONF)
+        assert_read_matches(msgs, kp_read_all(c.bootstrap(), topic_name, 2, timeout=60), acked)
+
+        c.launch(late)
+        c[late].wait_ready()
+
+    assert_every_node_answers_for_both_clients(c)
+
+
+# ---------------------------------------------------------------------------
+# 2. leader kill -9 under continuous acks=all produce
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_leader_kill9_during_acks_all_produce_loses_no_acknowledged_message(cluster, topic_name):
+    c = cluster.start()
+    leader = c.create_topic(topic_name, 1)[0]
+
+    prod = ContinuousProducer(c.bootstrap(), topic_name, 1, "fo",
+                              **{"message.timeout.ms": 90000, "enable.idempotence": True})
+    prod.start()
+    try:
+        wait_until(lambda: prod.acked_count() >= 300 or prod.exc, timeout=PROGRESS_TIMEOUT_S,
+                   message="300 acks before the kill")
+        t_kill = time.monotonic()
+        c[leader].kill9()
+        acked_before_kill = prod.acked_count()
+
+        def acked_after_kill() -> list[float]:
+            with prod.lock:
+                return [t for v, (_, _, t) in prod.acked.items() if prod.sent_at[v] > t_kill]
+
+        wait_until(lambda: len(acked_after_kill()) >= 300 or prod.exc, timeout=PROGRESS_TIMEOUT_S,
+                   message="300 acks of messages sent after the kill")
+    finally:
+        prod.stop()
+
+    post_kill = acked_after_kill()
+    assert acked_before_kill > 0 and len(post_kill) > 0
+    failover_s = min(post_kill) - t_kill
+    print(f"\nfailover: kill -9 of leader node {leader} -> first acks=all delivery of a message "
+          f"sent after the kill: {failover_s * 1000:.0f} ms")
+
+    new_leader = c.wait_leader(topic_name, 0, exclude=(leader,))
+    read = read_values(c[new_leader].bootstrap, topic_name, 1)
+    missing = prod.acked_values() - set(read)
+    duplicates = len(read) - len(set(read))
+    print(f"acked {len(prod.acked)} ({acked_before_kill} before the kill), failed deliveries "
+          f"{len(prod.failed)}, read {len(read)}, duplicates {duplicates}, new leader {new_leader}")
+    assert not missing, f"{len(missing)} acknowledged values missing, e.g. {sorted(missing)[:5]}"
+    assert duplicates == 0, f"{duplicates} duplicates from an idempotent producer"
+    assert failover_s < FAILOVER_MAX_S, f"failover took {failover_s:.1f} s"
+
+
+# ---------------------------------------------------------------------------
+# 3. follower kill -9 and rejoin: identical segment files
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_follower_kill9_rejoins_and_catches_up_to_byte_identical_segments(cluster, topic_name):
+    c = cluster.start()
+    leader = c.create_topic(topic_name, 1)[0]
+    follower = next(i for i in c.ids if i != leader)
+
+    before = make_messages(300, 1, "before")
+    ck_produce(c.bootstrap(), topic_name, before, **PRODUCER_CONF)
+
+    c[follower].kill9()
+    follower_bytes_at_kill = sum(c.segment_sizes(follower, topic_name, 0).values())
+    during = make_messages(300, 1, "during")
+    ck_produce(c.bootstrap(), topic_name, during, **PRODUCER_CONF)
+    leader_bytes = sum(c.segment_sizes(leader, topic_name, 0).values())
+    assert leader_bytes > follower_bytes_at_kill > 0, (
+        f"the follower must miss data while down: leader {leader_bytes} B, "
+        f"follower at kill {follower_bytes_at_kill} B")
+
+    c[follower].start()
+    after = make_messages(100, 1, "after")
+    ck_produce(c.bootstrap(), topic_name, after, **PRODUCER_CONF)
+
+    read = read_values(c.bootstrap(), topic_name, 1)
+    sent = {m.value.decode() for m in before + during + after}
+    assert sent <= set(read), f"{len(sent - set(read))} acknowledged values missing"
+
+    # Caught up: every replica's segment files have the leader's names and sizes.
+    def caught_up():
+        sizes = {i: c.segment_sizes(i, topic_name, 0) for i in c.ids}
+        return sizes if all(s == sizes[leader] for s in sizes.values()) else None
+
+    try:
+        wait_until(caught_up, timeout=PROGRESS_TIMEOUT_S, interval=0.1, message="replicas to catch up")
+    except TimeoutError as e:
+        raise AssertionError(
+            f"{e}: {({i: c.segment_sizes(i, topic_name, 0) for i in c.ids})}") from None
+
+    for i in c.ids:
+        assert c[i].stop(signal.SIGTERM) == 0, f"node {i} did not stop cleanly"
+    files = {i: c.segment_files(i, topic_name, 0) for i in c.ids}
+    assert files[leader] and all(files[leader].values()), "no segment data on the leader"
+    for i in c.ids:
+        assert sorted(files[i]) == sorted(files[leader]), (
+            f"node {i} segment files {sorted(files[i])} != leader {leader}'s {sorted(files[leader])}")
+        for name, data in files[leader].items():
+            other = files[i][name]
+            if other != data:
+                first = next((k for k, (a, b) in enumerate(zip(other, data)) if a != b),
+                             min(len(other), len(data)))
+                raise AssertionError(
+                    f"{name} differs between node {i} ({len(other)} B) and leader {leader} "
+                    f"({len(data)} B) from byte {first}")
+
+
+# ---------------------------------------------------------------------------
+# 4. rolling restart under load
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_rolling_restart_under_produce_and_consume_loses_nothing(cluster, topic_name):
+    partitions = 3  # leaders spread over the nodes: every restart moves some leader
+    c = cluster.start()
+    c.create_topic(topic_name, partitions)
+    bootstrap = c.bootstrap()  # all three; addresses survive restarts
+
+    prod = ContinuousProducer(bootstrap, topic_name, partitions, "roll",
+                              **{"message.timeout.ms": 120000})
+    cons = ContinuousConsumer(bootstrap, topic_name, partitions)
+    prod.start()
+    cons.start()
+    try:
+        try:
+            def progressed(what: str, a0: dict[int, int], r0: dict[int, int], n: int = 20):
+                """Both clients got n more records on every partition than in a0/r0."""
+                def cond():
+                    if prod.exc or cons.exc:
+                        return True
+                    a, r = prod.acked_per_partition(), cons.per_partition()
+                    return all(a[p] >= a0[p] + n and r[p] >= r0[p] + n for p in range(partitions))
+                try:
+                    wait_until(cond, timeout=PROGRESS_TIMEOUT_S, interval=0.1, message=what)
+                except TimeoutError as e:
+                    raise AssertionError(
+                        f"{e}: acked {prod.acked_per_partition()} (from {a0}), consumed "
+                        f"{cons.per_partition()} (from {r0})") from None
+
+            zero = {p: 0 for p in range(partitions)}
+            progressed("initial progress", zero, zero)
+            for i in c.ids:
+                before = (prod.acked_per_partition(), cons.per_partition())
+                assert c[i].stop(signal.SIGTERM) == 0, f"node {i} did not stop cleanly"
+                progressed(f"progress while node {i} is down", *before)
+                before = (prod.acked_per_partition(), cons.per_partition())
+                c[i].start()
+                progressed(f"progress after node {i} restarted", *before)
+        finally:
+            prod.stop()
+        acked = prod.acked_values()
+        assert len(acked) > 0
+        # the running consumer keeps going until it has seen every acknowledged value
+        wait_until(lambda: acked <= cons.values() or cons.exc, timeout=PROGRESS_TIMEOUT_S,
+                   message="the consumer to read every acknowledged value")
+    finally:
+        cons.stop()
+
+    read = read_values(bootstrap, topic_name, partitions)
+    missing = acked - set(read)
+    print(f"\nrolling restart: acked {len(acked)}, failed deliveries {len(prod.failed)}, "
+          f"read {len(read)}, duplicates {len(read) - len(set(read))}, "
+          f"consumer records {len(cons.records)}, consumer errors {len(cons.errors)}")
+    assert not missing, f"{len(missing)} acknowledged values missing, e.g. {sorted(missing)[:5]}"
+
+
+# ---------------------------------------------------------------------------
+# 5. a leader without its majority acknowledges nothing
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_leader_cut_off_from_majority_acknowledges_no_acks_all_write(cluster, topic_name):
+    c = cluster.start()
+    leader = c.create_topic(topic_name, 1)[0]
+    followers = [i for i in c.ids if i != leader]
+
+    before = make_messages(20, 1, "before")
+    ck_produce(c.bootstrap(), topic_name, before, **PRODUCER_CONF)
+
+    reports: dict[str, str | None] = {}
+
+    def report(err, msg):
+        reports[msg.value().decode()] = None if err is None else str(err)
+
+    cut_off = [f"cut-off-{i:03d}" for i in range(20)]
+    with c.paused(followers):
+        producer = ck_producer(c[leader].bootstrap, **{
+            **PRODUCER_CONF, "message.timeout.ms": 3000, "request.timeout.ms": 3000})
+        for v in cut_off:
+            producer.produce(topic_name, value=v.encode(), partition=0, on_delivery=report)
+        remaining = producer.flush(20)
+        assert remaining == 0, f"{remaining} messages without a delivery report"
+    delivered = [v for v, err in reports.items() if err is None]
+    assert sorted(reports) == sorted(cut_off), "every message must get a delivery report"
+    assert not delivered, (
+        f"leader {leader} acknowledged {len(delivered)} acks=all writes while both followers "
+        f"{followers} were stopped, e.g. {delivered[:3]}")
+    print(f"\ncut-off leader {leader}: delivery errors {sorted(set(reports.values()))}")
+
+    # Majority back: writes are acknowledged again, and nothing acknowledged is lost.
+    c.wait_leader(topic_name, 0)
+    after = make_messages(20, 1, "after")
+    ck_produce(c.bootstrap(), topic_name, after, **PRODUCER_CONF)
+    read = set(read_values(c.bootstrap(), topic_name, 1))
+    acked = {m.value.decode() for m in before + after}
+    assert acked <= read, f"{len(acked - read)} acknowledged values missing"
+
+
+# ---------------------------------------------------------------------------
+# 6. concurrent FindCoordinator requests while __consumer_offsets is created
+# ---------------------------------------------------------------------------
+
+
+def test_concurrent_find_coordinator_requests_do_not_hang_a_node(cluster):
+    """A consumer with a group.id sends FindCoordinator (librdkafka does, even with assign(),
+    from two connections at once). More concurrent requests than the node has runtime workers
+    must all be answered (coordinator or COORDINATOR_NOT_AVAILABLE), and the node keep serving."""
+    c = cluster.start()
+    target = c[1]
+    n = (os.cpu_count() or 2) + 3  # more than the server's tokio worker threads
+    socks = [connect(target.bootstrap) for _ in range(n)]
+    answered = 0
+    try:
+        for k, s in enumerate(socks):
+            s.sendall(find_coordinator_v2(f"group-{k}", correlation_id=k + 1))
+        deadline = time.monotonic() + 10  # normally all are answered in well under a second
+        for s in socks:
+            try:
+                recv_frame(s, timeout=max(0.1, deadline - time.monotonic()))
+                answered += 1
+            except (TimeoutError, ConnectionError):
+                pass
+    finally:
+        for s in socks:
+            s.close()
+    assert answered == n, f"{n - answered} of {n} concurrent FindCoordinator requests unanswered after 10 s"
+    assert_serving(target.bootstrap)
+
+
+# ---------------------------------------------------------------------------
+# 7. consumer group coordinator failover keeps committed offsets
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_group_coordinator_kill9_keeps_committed_offsets(cluster, topic_name):
+    c = cluster.start()
+    c.create_topic(topic_name, 1)
+    msgs = make_messages(50, 1, "grp")
+    acked = ck_produce(c.bootstrap(), topic_name, msgs, **PRODUCER_CONF)
+    assert len(acked) == 50
+    group = f"{topic_name}-group"
+
+    first = ck_consumer(c.bootstrap(), **{"group.id": group, "session.timeout.ms": 6000})
+    try:
+        first.subscribe([topic_name])
+        got = []
+        deadline = time.monotonic() + PROGRESS_TIMEOUT_S
+        while len(got) < 30 and time.monotonic() < deadline:
+            m = first.poll(0.5)
+            if m is not None and m.error() is None:
+                got.append(m)
+        assert len(got) >= 30, f"the group consumer read {len(got)} of 30"
+        commit_at = ck.TopicPartition(topic_name, 0, got[29].offset() + 1)
+        first.commit(offsets=[commit_at], asynchronous=False)
+        coordinator = coordinator_id(c[1].bootstrap, group)
+    finally:
+        first.close()
+
+    c[coordinator].kill9()
+    survivors = [i for i in c.ids if i != coordinator]
+    second = ck_consumer(c.bootstrap(survivors), **{"group.id": group})
+    try:
+        second.subscribe([topic_name])
+        m = None
+        deadline = time.monotonic() + PROGRESS_TIMEOUT_S
+        while time.monotonic() < deadline:
+            m = second.poll(0.5)
+            if m is not None and m.error() is None:
+                break
+        assert m is not None and m.error() is None, "the group made no progress after failover"
+        assert m.offset() == commit_at.offset, (
+            f"resumed at offset {m.offset()}, committed {commit_at.offset}")
+        committed = second.committed([ck.TopicPartition(topic_name, 0)], timeout=15)
+        assert committed[0].offset == commit_at.offset
+    finally:
+        second.close()
