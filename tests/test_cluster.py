@@ -16,9 +16,7 @@ Covered:
   7. the coordinator of a consumer group is killed: a new member resumes at the committed offset.
 
 One-shot reads use kafka-python without a group (group_id=None); the continuous consumer that
-must survive leader changes is confluent-kafka (kafka-python 3.x consumers stop fetching a
-partition after its leader changes: they validate their position with OffsetForLeaderEpoch,
-which the server does not support yet).
+must survive leader changes is confluent-kafka.
 """
 
 from __future__ import annotations

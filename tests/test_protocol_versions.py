@@ -36,6 +36,8 @@ from kafka.protocol.consumer import (
     FetchResponse,
     ListOffsetsRequest,
     ListOffsetsResponse,
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
 )
 from kafka.protocol.metadata import (
     ApiVersionsRequest,
@@ -63,6 +65,7 @@ RESPONSE_FOR = {
     DescribeClusterRequest: DescribeClusterResponse,
     DeleteRecordsRequest: DeleteRecordsResponse,
     IncrementalAlterConfigsRequest: IncrementalAlterConfigsResponse,
+    OffsetForLeaderEpochRequest: OffsetForLeaderEpochResponse,
 }
 
 ZERO_UUID = uuid.UUID(int=0)
@@ -230,6 +233,24 @@ def test_list_offsets_every_version(broker, data_topic):
             got = p.old_style_offsets[0] if v == 0 else p.offset
             assert got == expected, f"timestamp {timestamp}: offset {got}, expected {expected}"
     sweep(broker, ListOffsetsRequest, check)
+
+
+def test_offset_for_leader_epoch_every_version(broker, data_topic):
+    """A single node has one leader epoch, 0: it ends at the log end; a current leader epoch
+    above it is unknown (UNKNOWN_LEADER_EPOCH, 75); a missing partition is unknown (3)."""
+    T = OffsetForLeaderEpochRequest.OffsetForLeaderTopic
+    P = T.OffsetForLeaderPartition
+
+    def check(v):
+        r = broker.call(OffsetForLeaderEpochRequest(replica_id=-1, topics=[T(
+            topic=data_topic, partitions=[
+                P(partition=0, current_leader_epoch=-1, leader_epoch=0),
+                P(partition=0, current_leader_epoch=5, leader_epoch=0),
+                P(partition=9, current_leader_epoch=-1, leader_epoch=0)])]), v)
+        [t] = r.topics
+        got = [(p.partition, p.error_code, p.leader_epoch, p.end_offset) for p in t.partitions]
+        assert got == [(0, 0, 0, PRELOADED), (0, 75, -1, -1), (9, 3, -1, -1)], got
+    sweep(broker, OffsetForLeaderEpochRequest, check)
 
 
 def test_fetch_every_version(broker, data_topic):

@@ -24,6 +24,7 @@ mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
+mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 
@@ -89,6 +90,9 @@ pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest, client_host: &str) ->
             describe_cluster::handle(broker, r),
         )),
         RequestKind::DeleteRecords(r) => delete_records::handle(broker, r),
+        RequestKind::OffsetForLeaderEpoch(r) => ready(ResponseKind::OffsetForLeaderEpoch(
+            offset_for_leader_epoch::handle(broker, r),
+        )),
         RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
             init_producer_id::handle(broker, r),
         )),
