@@ -483,8 +483,8 @@ def plan(tests: list[TestDef], only: list[str], ci: bool,
         # every named test of this number that the runner may report in this scenario
         group = [t for t in tests if t.number == number and not not_run_reason(t)]
         if number in SPLIT_SUBTESTS:
-            wanted = None
-            if number not in selected and not any(t.name in selected for t in group):
+            wanted = None   # every sub-test, unless only some were selected
+            if selected and number not in selected and not any(t.name in selected for t in group):
                 wanted = set().union(*(sub_selected.get(t.name, set()) for t in group))
             for func in subtest_functions(build_dir, number):
                 if wanted is None or func in wanted:
@@ -552,11 +552,14 @@ def main(argv: list[str] | None = None) -> int:
         past = {}
     suffix = "-quick" if args.quick else ""
     jobs.sort(key=lambda j: -past.get(j.key + suffix, 60.0))  # longest first
+    # what the server advertises, to report which advertised APIs the run exercised
     probe = common.Server(out_dir / "apiversions", name="chronik")
     try:
         probe.start()
         advertised = common.advertised_apis(probe.bootstrap)
     finally:
+        if probe.is_running():
+            probe.stop()
         probe.close()
     say(f"librdkafka {libver}: {len(jobs)} runs ({sum(len(j.tests) for j in jobs)} named tests), "
         f"{args.jobs} at a time, mode {mode}{', quick' if args.quick else ''}; logs in {out_dir}")
@@ -635,5 +638,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Stop at once on SIGTERM/SIGINT: the servers and test-runners die with us (pdeathsig).
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
     sys.exit(main())

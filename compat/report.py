@@ -52,7 +52,7 @@ def esc(text: str) -> str:
     return (text or "").replace("|", "\\|").replace("\n", " ")
 
 
-def cell(states: list[str]) -> str:
+def cell(states: list[str], failing: list[str] | None = None) -> str:
     ran = [s for s in states if s in GOOD | BAD]
     if not ran:
         return "n/a"
@@ -61,7 +61,13 @@ def cell(states: list[str]) -> str:
         return f"pass ({ok}/{len(ran)})" if len(ran) > 1 else "pass"
     if all(s == "XFAIL" for s in ran if s not in GOOD) and ok == 0:
         return "fail (expected)"
-    return f"**{ok}/{len(ran)} pass**" if ok else "**fail**"
+    which = ""
+    if failing:
+        counts: dict[str, int] = {}
+        for n in failing:
+            counts[n] = counts.get(n, 0) + 1
+        which = " (" + ", ".join(f"{n}" + (f" x{c}" if c > 1 else "") for n, c in counts.items()) + ")"
+    return (f"**{ok}/{len(ran)} pass**" if ok else "**fail**") + which
 
 
 def matrix(lrk: dict | None, idem: dict | None, clients: dict[str, dict]) -> str:
@@ -74,13 +80,14 @@ def matrix(lrk: dict | None, idem: dict | None, clients: dict[str, dict]) -> str
         for f in FEATURES:
             nums = set(LIBRDKAFKA_FEATURES[f].split())
             states = [t["state"] for t in tests if t["number"] in nums]
+            failing = [t["number"] for t in tests if t["number"] in nums and t["state"] in BAD]
             if f == "idempotence" and idem:
                 c = idem["counts"]
                 ran = c.get("PASSED", 0) + c.get("FAILED", 0)
-                cells.append(f"{cell(states)}; whole suite idempotent: {c.get('PASSED', 0)}/{ran} pass"
-                             if ran else cell(states))
+                cells.append(f"{cell(states, failing)}; whole suite idempotent: "
+                             f"{c.get('PASSED', 0)}/{ran} pass" if ran else cell(states, failing))
             else:
-                cells.append(cell(states))
+                cells.append(cell(states, failing))
         rows.append(f"| librdkafka {lrk['librdkafka_version']} (its test suite) | " +
                     " | ".join(cells) + " |")
     for c in CLIENTS:
@@ -89,8 +96,7 @@ def matrix(lrk: dict | None, idem: dict | None, clients: dict[str, dict]) -> str
             continue
         cells = []
         for f in FEATURES:
-            states = [r["state"] for r in run["results"] if r["feature"] == f
-                      or (f == "admin" and r["feature"] == "metadata")]
+            states = [r["state"] for r in run["results"] if r["feature"] == f]
             cells.append(cell(states))
         rows.append(f"| {esc(run['version'])} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
