@@ -94,9 +94,6 @@ EXPECTED_FAIL: dict[str, str] = {
                                            "cluster_authorized_operations INT32_MIN (not "
                                            "provided); Kafka without an authorizer returns every "
                                            "cluster operation (7)",
-    "0081_admin[do_test_ListOffsets]": "ListOffsets MAX_TIMESTAMP (-3) answers the last offset of "
-                                       "the batch holding the largest timestamp (2); Kafka "
-                                       "answers the offset of the record with it (1)",
     "0081_admin[do_test_DescribeConsumerGroups]": "a static member's session expiry fires up to "
                                                   "10 ms late (group timer resolution) and "
                                                   "requests do not fire due deadlines first: "

@@ -471,6 +471,33 @@ impl PartitionLog {
             .filter(|(_, off)| *off < self.high_watermark)
     }
 
+    /// The record with the largest timestamp (the first one, if several share it): its
+    /// timestamp and offset. Batches are read to find the record (uncompressed ones; for a
+    /// compressed batch the batch's last offset stands in).
+    pub fn max_timestamp_record(&self) -> Result<Option<(i64, Offset)>, StorageError> {
+        let Some((ts, last_offset)) = self.max_timestamp() else {
+            return Ok(None);
+        };
+        let Some(slice) = self.read_slice(last_offset)? else {
+            return Ok(Some((ts, last_offset)));
+        };
+        let header = chronik_types::limits::RECORD_BATCH_HEADER_BYTES as u64;
+        let head = segment::read_slice(&slice, header)?;
+        let Some((_, size)) = batch::peek_size(&head) else {
+            return Ok(Some((ts, last_offset)));
+        };
+        let whole = segment::read_slice(&slice, size as u64)?;
+        let compressed = BatchHeader::parse(&whole).is_some_and(|h| h.compression_codec() != 0);
+        if compressed {
+            return Ok(Some((ts, last_offset)));
+        }
+        Ok(Some(
+            batch::first_record_at_or_after(&whole, ts)
+                .filter(|(t, _)| *t == ts)
+                .unwrap_or((ts, last_offset)),
+        ))
+    }
+
     /// DeleteRecords: moves the log start offset up to `offset` (≤ high watermark) and deletes
     /// whole segments below it. The caller persists the new log start offset.
     pub fn delete_records_before(&mut self, offset: Offset) -> Result<Offset, StorageError> {

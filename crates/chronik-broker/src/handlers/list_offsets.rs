@@ -65,7 +65,9 @@ fn lookup(
     Ok(match timestamp {
         LATEST => (-1, hw),
         EARLIEST | EARLIEST_LOCAL => (-1, log_start),
-        MAX_TIMESTAMP => p.with_log(|l| l.max_timestamp()).unwrap_or((-1, -1)),
+        MAX_TIMESTAMP => p
+            .with_log(|l| l.max_timestamp_record())?
+            .unwrap_or((-1, -1)),
         LATEST_TIERED => (-1, -1),
         ts if ts >= 0 => p
             .with_log(|l| l.offset_for_timestamp(ts))?

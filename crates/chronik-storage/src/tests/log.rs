@@ -319,3 +319,29 @@ fn a_corrupt_batch_is_never_served() {
     let data = read_batches(&slice, log.high_watermark(), 1 << 20, true).unwrap();
     assert_eq!(data, written[3]);
 }
+
+/// ListOffsets MAX_TIMESTAMP: the offset of the record holding the largest timestamp, not the
+/// last offset of its batch (Kafka's answer).
+#[test]
+fn max_timestamp_record_is_the_record_not_the_batch_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), LogConfig::default());
+    let mut a = make_batch(0, 3, NOW, b"a");
+    log.append(&mut a, NOW).unwrap();
+    // Records with timestamp deltas 0, 9, 4: the largest is the middle record (offset 4).
+    let mut b = make_batch(0, 3, NOW + 10, b"b");
+    let record_len = (b.len() - chronik_types::limits::RECORD_BATCH_HEADER_BYTES) / 3;
+    for (i, delta) in [0u8, 9, 4].into_iter().enumerate() {
+        b[chronik_types::limits::RECORD_BATCH_HEADER_BYTES + i * record_len + 2] = delta << 1;
+    }
+    // max_timestamp in the header must say 19 too, and the CRC must cover the change.
+    b[35..43].copy_from_slice(&(NOW + 19).to_be_bytes());
+    let crc = batch::compute_crc(&b).unwrap();
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    log.append(&mut b, NOW).unwrap();
+    let mut c = make_batch(0, 2, NOW + 15, b"c");
+    log.append(&mut c, NOW).unwrap();
+    log.flush_all().unwrap();
+    assert_eq!(log.max_timestamp(), Some((NOW + 19, 5)), "the batch view");
+    assert_eq!(log.max_timestamp_record().unwrap(), Some((NOW + 19, 4)));
+}
