@@ -85,15 +85,6 @@ EXPECTED_FAIL: dict[str, str] = {
     "0081_admin[do_test_UserScramCredentials]": "SCRAM credentials: DescribeUserScramCredentials "
                                                 "/ AlterUserScramCredentials (API keys 50, 51) "
                                                 "are not advertised (no SASL)",
-    "0081_admin[do_test_DescribeTopics]": "Metadata with include_topic_authorized_operations "
-                                          "returns topic_authorized_operations INT32_MIN (not "
-                                          "provided); Kafka without an authorizer returns every "
-                                          "topic operation (8)",
-    "0081_admin[do_test_DescribeCluster]": "Metadata v8-10 with include_cluster_authorized_"
-                                           "operations (librdkafka's DescribeCluster) returns "
-                                           "cluster_authorized_operations INT32_MIN (not "
-                                           "provided); Kafka without an authorizer returns every "
-                                           "cluster operation (7)",
     "0081_admin[do_test_DescribeConsumerGroups]": "a static member's session expiry fires up to "
                                                   "10 ms late (group timer resolution) and "
                                                   "requests do not fire due deadlines first: "

@@ -69,6 +69,9 @@ RESPONSE_FOR = {
 }
 
 ZERO_UUID = uuid.UUID(int=0)
+# AclOperation codes Kafka without an authorizer reports (kafka-python decodes the bit field).
+TOPIC_OPERATIONS = {3, 4, 5, 6, 7, 8, 10, 11}  # READ … ALTER_CONFIGS: 3576
+CLUSTER_OPERATIONS = {5, 7, 8, 9, 10, 11, 12}  # CREATE … IDEMPOTENT_WRITE: 8096
 PRELOADED = 5  # records in the data topic before the version sweep
 
 
@@ -187,6 +190,14 @@ def test_api_versions_every_version(broker):
 
 def test_metadata_every_version(server, broker, data_topic):
     def check(v):
+        if v >= 8:  # authorized operations, asked for: every operation of the resource
+            r = broker.call(MetadataRequest(
+                topics=[MetadataRequest.MetadataRequestTopic(name=data_topic)],
+                allow_auto_topic_creation=False, include_topic_authorized_operations=True,
+                include_cluster_authorized_operations=True), v)
+            assert r.topics[0].authorized_operations == TOPIC_OPERATIONS
+            if v <= 10:
+                assert r.authorized_operations == CLUSTER_OPERATIONS
         r = broker.call(MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=data_topic)],
                                         allow_auto_topic_creation=False), v)
         assert [(b.node_id, b.host, b.port) for b in r.brokers] == [(1, "127.0.0.1", server.kafka_port)]
@@ -334,12 +345,19 @@ def test_describe_configs_every_version(broker, data_topic):
 
 
 def test_describe_cluster_every_version(server, broker):
+    """Authorized operations: "not provided" (INT32_MIN) unless asked; asked, every cluster
+    operation (8096), as Kafka without an authorizer answers."""
     def check(v):
-        r = broker.call(DescribeClusterRequest(include_cluster_authorized_operations=False,
-                                               endpoint_type=1, include_fenced_brokers=False), v)
-        assert r.error_code == 0
-        assert [(b.broker_id, b.host, b.port) for b in r.brokers] == [(1, "127.0.0.1", server.kafka_port)]
-        assert r.controller_id == 1 and r.cluster_id
+        for ask, ops in [(False, None), (True, CLUSTER_OPERATIONS)]:
+            r = broker.call(DescribeClusterRequest(include_cluster_authorized_operations=ask,
+                                                   endpoint_type=1, include_fenced_brokers=False), v)
+            assert r.error_code == 0
+            assert [(b.broker_id, b.host, b.port) for b in r.brokers] == [(1, "127.0.0.1", server.kafka_port)]
+            assert r.controller_id == 1 and r.cluster_id
+            if ops is not None:
+                assert r.authorized_operations == ops
+            else:
+                assert not r.authorized_operations, r.authorized_operations
     sweep(broker, DescribeClusterRequest, check)
 
 

@@ -6,9 +6,15 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use std::sync::Arc;
 
-pub fn handle(broker: &Arc<Broker>, _req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(broker: &Arc<Broker>, req: DescribeClusterRequest) -> DescribeClusterResponse {
     let (brokers, controller) = super::metadata::brokers(broker);
+    let ops = if req.include_cluster_authorized_operations {
+        super::authorized::CLUSTER
+    } else {
+        super::authorized::NOT_PROVIDED
+    };
     DescribeClusterResponse::default()
+        .with_cluster_authorized_operations(ops)
         .with_cluster_id(str_bytes(broker.cluster_id.clone()))
         .with_controller_id(controller.into())
         .with_endpoint_type(1)

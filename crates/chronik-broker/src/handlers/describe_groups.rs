@@ -19,6 +19,11 @@ pub async fn handle(
         .iter()
         .map(|id| broker.groups.coordinator_error(broker, id.0.as_str()))
         .collect();
+    let ops = if req.include_authorized_operations {
+        super::authorized::GROUP
+    } else {
+        super::authorized::NOT_PROVIDED
+    };
     let coordinator = broker.groups.read().await;
     let groups = req
         .groups
@@ -32,6 +37,7 @@ pub async fn handle(
             }
             let d = coordinator.describe(id.0.as_str());
             DescribedGroup::default()
+                .with_authorized_operations(ops)
                 .with_error_code(NONE)
                 .with_group_id(id.clone())
                 .with_group_state(str_bytes(d.state))

@@ -1,6 +1,6 @@
 //! Metadata (key 3).
 
-use super::{str_bytes, topic_name};
+use super::{authorized, str_bytes, topic_name};
 use crate::broker::Broker;
 use crate::error::{code, BrokerError, NONE};
 use crate::partition::Role;
@@ -14,6 +14,16 @@ use std::sync::Arc;
 
 pub fn handle(broker: &Arc<Broker>, version: i16, req: MetadataRequest) -> MetadataResponse {
     let node = broker.config.node_id;
+    let topic_ops = if req.include_topic_authorized_operations {
+        authorized::TOPIC
+    } else {
+        authorized::NOT_PROVIDED
+    };
+    let cluster_ops = if req.include_cluster_authorized_operations {
+        authorized::CLUSTER
+    } else {
+        authorized::NOT_PROVIDED
+    };
     let topics = match req.topics {
         // v0: an empty list means all topics; v1+: null means all topics.
         None => all_topics(broker, node),
@@ -34,10 +44,15 @@ pub fn handle(broker: &Arc<Broker>, version: i16, req: MetadataRequest) -> Metad
         }
     };
     let (brokers, controller) = brokers(broker);
+    let topics = topics
+        .into_iter()
+        .map(|t| t.with_topic_authorized_operations(topic_ops))
+        .collect();
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(str_bytes(broker.cluster_id.clone())))
         .with_controller_id(controller.into())
+        .with_cluster_authorized_operations(cluster_ops)
         .with_topics(topics)
 }
 

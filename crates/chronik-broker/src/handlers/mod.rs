@@ -136,6 +136,20 @@ pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest, client_host: &str) ->
     }
 }
 
+/// Authorized operations as Kafka reports them without an authorizer: every operation the
+/// resource supports, one bit per `AclOperation` code.
+pub(crate) mod authorized {
+    /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+    pub const TOPIC: i32 = 3576;
+    /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+    /// IDEMPOTENT_WRITE.
+    pub const CLUSTER: i32 = 8096;
+    /// READ, DELETE, DESCRIBE.
+    pub const GROUP: i32 = 328;
+    /// Kafka's "not provided" (the request did not ask).
+    pub const NOT_PROVIDED: i32 = i32::MIN;
+}
+
 pub(crate) fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
