@@ -6,8 +6,9 @@
 # or when tests/requirements.txt changed.
 #
 # Steps: kcat -> .venv -> cargo fmt --check -> clippy -D warnings ->
-#        cargo test -> cargo build --release -> pytest black-box suite ->
-#        chaos suite in quick mode (fixed seed; CHAOS_SEED=N for another).
+#        cargo test -> cargo build --release -> simulator (500 seeds from SIM_SEED,
+#        default 1) -> pytest black-box suite -> chaos suite in quick mode (fixed
+#        seed; CHAOS_SEED=N for another).
 # Extra arguments are passed to pytest, e.g. `scripts/test.sh -k kcat`.
 set -euo pipefail
 
@@ -35,6 +36,12 @@ cargo test --workspace
 
 step "cargo build --release"
 cargo build --release
+
+# --- deterministic simulation --------------------------------------------------------
+# Each seed is one run of a partition's Raft group under seeded faults (docs/simulation.md);
+# a failure prints the seed and the command that replays it.
+step "simulator: ${SIM_SEEDS:-500} seeds from ${SIM_SEED:-1}"
+"$ROOT/target/release/chronik-sim" --seed "${SIM_SEED:-1}" --seeds "${SIM_SEEDS:-500}" | grep -v ": ok$"
 
 # --- black-box suite ---------------------------------------------------------------
 export CHRONIK_BIN="$ROOT/target/release/chronik-server"

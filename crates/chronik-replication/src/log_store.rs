@@ -30,12 +30,22 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// A known bug the simulator plants to show that it catches it (never set by the server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// Appends are reported durable without an fdatasync.
+    SkipFsync,
+    /// A conflicting suffix is not truncated (a deposed leader keeps its entries).
+    SkipTruncate,
+}
+
 /// The log store (and log reader) of one partition replica.
 #[derive(Debug, Clone)]
 pub struct LogStore {
     replica: SharedReplica,
     /// The node's group commit; without one, appends are fsynced in place (tests).
     flusher: Option<Flusher>,
+    planted: Option<PlantedBug>,
 }
 
 impl LogStore {
@@ -43,7 +53,14 @@ impl LogStore {
         Self {
             replica,
             flusher: None,
+            planted: None,
         }
+    }
+
+    /// TEST ONLY (the simulator's teeth): this store misbehaves as `bug` says.
+    pub fn with_planted_bug(mut self, bug: Option<PlantedBug>) -> Self {
+        self.planted = bug;
+        self
     }
 
     /// A log store whose appends share the node's fdatasync rounds.
@@ -51,6 +68,7 @@ impl LogStore {
         Self {
             replica,
             flusher: Some(flusher),
+            planted: None,
         }
     }
 }
@@ -138,6 +156,10 @@ impl RaftLogStorage<ChronikRaft> for LogStore {
         };
         metrics::histogram!("chronik_raft_append_duration_seconds")
             .record(started.elapsed().as_secs_f64());
+        if self.planted == Some(PlantedBug::SkipFsync) && appended.is_ok() {
+            callback.log_io_completed(Ok(()));
+            return Ok(());
+        }
         match appended {
             // Batches written: durable after the next fdatasync round (or right here).
             Ok(Some((file, path))) => match &self.flusher {
@@ -177,6 +199,9 @@ impl RaftLogStorage<ChronikRaft> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), RaftStorageError> {
+        if self.planted == Some(PlantedBug::SkipTruncate) {
+            return Ok(());
+        }
         lock(&self.replica)
             .truncate(log_id.index, now_ms())
             .map_err(|e| io_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))
