@@ -8,7 +8,7 @@
 //! - `network`: the simulated network (loss, delay/reordering, duplication, partitions).
 //! - `replica`: one replica on its own directory, crash (lose unsynced bytes) and restart.
 //! - `history`: what the run did and saw; the trace.
-//! - `checkers`: one invariant per file.
+//! - `checkers`: one invariant per file (acked not lost, no duplicates, identical logs, ...).
 //! - `run`: the driver of one seed (faults, workload, healing, checks).
 
 pub mod checkers;

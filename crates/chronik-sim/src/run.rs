@@ -8,7 +8,7 @@ use crate::network::{NetConditions, SimNetwork};
 use crate::replica::{SimError, SimReplica};
 use bytes::Bytes;
 use chronik_replication::log_store::PlantedBug;
-use chronik_replication::types::{NodeId, Raft};
+use chronik_replication::types::{NodeId, NotAppended, Raft};
 use chronik_replication::{Applied, RecordBatch};
 use chronik_storage::batch_builder;
 use openraft::error::{InitializeError, RaftError};
@@ -87,6 +87,84 @@ fn batch_for(id: u64) -> RecordBatch {
     )))
 }
 
+/// Write ids of the idempotent producer start here (its sequence number is `id - base`).
+pub const IDEMPOTENT_ID_BASE: u64 = 1 << 40;
+const IDEMPOTENT_PRODUCER_ID: i64 = 7;
+
+fn idempotent_batch(seq: u64) -> RecordBatch {
+    let id = IDEMPOTENT_ID_BASE + seq;
+    let producer = batch_builder::Producer {
+        id: IDEMPOTENT_PRODUCER_ID,
+        epoch: 0,
+        base_sequence: i32::try_from(seq).unwrap_or(i32::MAX),
+    };
+    RecordBatch(Bytes::from(batch_builder::producer_batch(
+        producer,
+        1,
+        1_700_000_000_000,
+        &id.to_be_bytes(),
+    )))
+}
+
+/// An idempotent producer that sends one batch at a time and retries a batch whose outcome is
+/// unknown (same sequence number) until it is acknowledged: retries must never duplicate.
+fn spawn_idempotent_producer(
+    replicas: Arc<Mutex<Vec<Option<Raft>>>>,
+    history: SharedHistory,
+    start: tokio::time::Instant,
+    until_ms: u64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seq = 0u64;
+        while now_ms(start) < until_ms {
+            let leader = replicas
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .flatten()
+                .find(|r| r.metrics().borrow().state.is_leader())
+                .cloned();
+            let Some(leader) = leader else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let id = IDEMPOTENT_ID_BASE + seq;
+            lock(&history).writes.entry(id).or_insert(None);
+            let write = tokio::time::timeout(
+                Duration::from_millis(WRITE_TIMEOUT_MS),
+                leader.client_write(idempotent_batch(seq)),
+            )
+            .await;
+            let t = now_ms(start);
+            let acked = match write {
+                Ok(Ok(resp)) => match resp.data {
+                    Applied::Batch { base_offset, .. }
+                    | Applied::NotAppended(NotAppended::Duplicate { base_offset, .. }) => {
+                        Some(base_offset)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            {
+                let mut h = lock(&history);
+                match acked {
+                    Some(offset) => {
+                        h.writes.insert(id, Some(Outcome::Acked(offset)));
+                        h.event(t, format!("idempotent ack {id} at {offset}"));
+                        seq += 1;
+                    }
+                    None => {
+                        h.writes.insert(id, Some(Outcome::Unknown));
+                        h.event(t, format!("idempotent {id} unknown: retry"));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
 fn value_ids(batch: &[u8]) -> Vec<u64> {
     batch_builder::record_values(batch)
         .unwrap_or_default()
@@ -137,6 +215,20 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
 
     // Fault phase.
     let mut next_id = 0u64;
+    let live: Arc<Mutex<Vec<Option<Raft>>>> = Arc::default();
+    let publish_live = |replicas: &[SimReplica]| {
+        *live.lock().unwrap_or_else(PoisonError::into_inner) = replicas
+            .iter()
+            .map(|r| r.running.as_ref().map(|run| run.raft.clone()))
+            .collect();
+    };
+    publish_live(&replicas);
+    let idempotent = spawn_idempotent_producer(
+        Arc::clone(&live),
+        Arc::clone(&history),
+        start,
+        config.duration_ms,
+    );
     while now_ms(start) < config.duration_ms {
         let t = now_ms(start);
         if rng.gen_bool(0.3) {
@@ -158,8 +250,10 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
             .await?;
         }
         observe(&replicas, &history);
+        publish_live(&replicas);
         tokio::time::sleep(Duration::from_millis(STEP_MS)).await;
     }
+    let _ = idempotent.await;
 
     // Heal, restart everyone, and require progress within the bound.
     net.heal();
@@ -249,6 +343,7 @@ async fn finish(
         // finding in itself.
         violations.extend(h.refused.iter().cloned());
         violations.extend(checkers::acked_not_lost::check(&h, &logs));
+        violations.extend(checkers::no_duplicates::check(&logs));
         violations.extend(checkers::identical_logs::check(&logs));
         violations.extend(checkers::offsets_contiguous::check(&logs));
         violations.extend(checkers::high_watermark_monotonic::check(&h));

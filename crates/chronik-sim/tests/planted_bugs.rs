@@ -1,13 +1,16 @@
-//! Teeth: each planted bug is caught within the first ten seeds, and the same seeds pass
+//! Teeth: each planted bug is caught within the first twenty seeds, and the same seeds pass
 //! without it.
 
 use chronik_replication::log_store::PlantedBug;
 use chronik_sim::run_seeds;
 
+/// The bound within which every planted bug must be caught.
+const SEEDS: u64 = 20;
+
 fn failing_seeds(
     planted: Option<PlantedBug>,
 ) -> Result<Vec<u64>, Box<dyn std::error::Error + Send + Sync>> {
-    Ok(run_seeds(1, 10, 10_000, planted)?
+    Ok(run_seeds(1, SEEDS, 10_000, planted)?
         .into_iter()
         .filter(|r| !r.passed())
         .map(|r| r.seed)
@@ -19,7 +22,7 @@ fn acknowledging_without_fsync_is_caught() -> Result<(), Box<dyn std::error::Err
     let caught = failing_seeds(Some(PlantedBug::SkipFsync))?;
     assert!(
         !caught.is_empty(),
-        "no seed of 1..=10 caught appends acknowledged without fsync"
+        "no seed of 1..=20 caught appends acknowledged without fsync"
     );
     Ok(())
 }
@@ -30,7 +33,7 @@ fn keeping_a_deposed_leaders_suffix_is_caught(
     let caught = failing_seeds(Some(PlantedBug::SkipTruncate))?;
     assert!(
         !caught.is_empty(),
-        "no seed of 1..=10 caught a suffix that was never truncated"
+        "no seed of 1..=20 caught a suffix that was never truncated"
     );
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod acked_not_lost;
 pub mod high_watermark_monotonic;
 pub mod identical_logs;
+pub mod no_duplicates;
 pub mod offsets_contiguous;
 pub mod one_leader_per_term;
 
