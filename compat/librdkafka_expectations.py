@@ -85,11 +85,6 @@ EXPECTED_FAIL: dict[str, str] = {
     "0081_admin[do_test_UserScramCredentials]": "SCRAM credentials: DescribeUserScramCredentials "
                                                 "/ AlterUserScramCredentials (API keys 50, 51) "
                                                 "are not advertised (no SASL)",
-    "0081_admin[do_test_DescribeConsumerGroups]": "a static member's session expiry fires up to "
-                                                  "10 ms late (group timer resolution) and "
-                                                  "requests do not fire due deadlines first: "
-                                                  "DeleteGroups 6.001 s after the last commit of a "
-                                                  "6 s session gets NON_EMPTY_GROUP",
 }
 
 # Together (in quick mode, about 2 minutes with 2 jobs) these make requests of every API Chronik

@@ -200,6 +200,12 @@ impl GroupService {
     ) -> (R, bool) {
         let mut st = self.state.lock().await;
         let now = now_ms();
+        // Deadlines that are due fire first (the timer task may not have run yet): a request
+        // never sees a session that has already expired.
+        let due = st.tick(now);
+        if !due.records.is_empty() || !due.replies.is_empty() {
+            self.finish(broker, &mut st, due, now).await;
+        }
         let (result, out) = op(&mut st, now);
         let stored = self.finish(broker, &mut st, out, now).await;
         self.changed.notify_one();
