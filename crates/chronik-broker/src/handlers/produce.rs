@@ -104,7 +104,6 @@ fn propose(
             Some("no record batch".into()),
         );
     };
-    let mut data = records.to_vec();
     let (max, compacted, log_append, log_start) = p.with_log(|l| {
         let c = l.config();
         (
@@ -114,7 +113,7 @@ fn propose(
             l.log_start_offset(),
         )
     });
-    let batches = match validate_producer_batches(&data, max, compacted) {
+    let batches = match validate_producer_batches(&records, max, compacted) {
         Ok(b) => b,
         Err(e) => {
             metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
@@ -127,16 +126,20 @@ fn propose(
     let now = now_ms();
     let mut proposed: Vec<Proposed> = Vec::with_capacity(batches.len());
     for (pos, h) in &batches {
-        let Some(one) = data.get_mut(*pos..*pos + h.size_bytes()) else {
+        let range = *pos..*pos + h.size_bytes();
+        if range.end > records.len() {
             return Outcome::Failed(code(ResponseError::CorruptMessage), None);
-        };
-        if log_append {
-            batch::set_log_append_time(one, now);
         }
+        // The request's bytes are shared, not copied, unless LogAppendTime rewrites them.
+        let one = if log_append {
+            let mut owned = records.slice(range).to_vec();
+            batch::set_log_append_time(&mut owned, now);
+            bytes::Bytes::from(owned)
+        } else {
+            records.slice(range)
+        };
         metrics::counter!("chronik_produce_bytes_total").increment(one.len() as u64);
-        proposed.push(Box::pin(
-            proposer.propose(RecordBatch(bytes::Bytes::copy_from_slice(one))),
-        ));
+        proposed.push(Box::pin(proposer.propose(RecordBatch(one))));
     }
     Outcome::Proposed(proposed, log_append.then_some(now), log_start, timeout)
 }
