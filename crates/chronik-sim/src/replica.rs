@@ -34,11 +34,18 @@ pub struct SimReplica {
 
 impl SimReplica {
     pub fn new(id: NodeId, rank: u64, dir: PathBuf) -> Self {
+        // Durability is modelled (what `crash` keeps), not asked of the disk: runs do not
+        // depend on the disk's fsync speed.
+        let fs = FaultyFileSystem::new();
+        fs.set_plan(chronik_storage::faults::FaultPlan {
+            modelled_sync: true,
+            ..Default::default()
+        });
         Self {
             id,
             rank,
             dir,
-            fs: FaultyFileSystem::new(),
+            fs,
             running: None,
             incarnation: 0,
         }

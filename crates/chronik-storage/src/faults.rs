@@ -25,6 +25,9 @@ pub struct FaultPlan {
     pub torn_write_bytes: usize,
     /// Added to every `sync_data`.
     pub sync_delay_ms: u64,
+    /// `sync_data` only records what is durable (for `crash`) without asking the disk: the
+    /// simulator models durability itself and must not depend on the disk's speed.
+    pub modelled_sync: bool,
 }
 
 #[derive(Debug, Default)]
@@ -140,7 +143,9 @@ impl LogFile for FaultyFile {
         if plan.fail_syncs {
             return Err(io::Error::from_raw_os_error(EIO));
         }
-        self.inner.sync_data()?;
+        if !plan.modelled_sync {
+            self.inner.sync_data()?;
+        }
         self.synced_len
             .store(self.inner.size_bytes()?, Ordering::SeqCst);
         Ok(())
