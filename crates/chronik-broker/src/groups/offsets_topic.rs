@@ -19,7 +19,9 @@ pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
 /// Bytes read per step while loading a partition.
 const LOAD_READ_BYTES: usize = 1024 * 1024;
 
-/// Encodes records of one partition as one record batch.
+/// Encodes records of one partition as one record batch. (The encoder starts a new batch
+/// whenever `offset - sequence` changes, so each record's sequence follows its offset from the
+/// batch's base sequence -1: one batch, as a replicated log needs one per entry.)
 pub fn encode_batch(records: &[&GroupRecord], now_ms: i64) -> Result<Vec<u8>, BrokerError> {
     let kafka_records: Vec<Record> = records
         .iter()
@@ -33,7 +35,7 @@ pub fn encode_batch(records: &[&GroupRecord], now_ms: i64) -> Result<Vec<u8>, Br
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i64::try_from(i).unwrap_or(0),
-            sequence: -1,
+            sequence: i32::try_from(i).unwrap_or(0) - 1,
             timestamp: now_ms,
             key: Some(Bytes::from(r.encode_key())),
             value: r.encode_value().map(Bytes::from),
@@ -105,4 +107,31 @@ pub fn load_partition(p: &Partition) -> Result<Vec<GroupRecord>, BrokerError> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chronik_storage::batch;
+
+    #[test]
+    fn group_records_of_a_partition_are_one_batch() {
+        let records: Vec<GroupRecord> = (0..3)
+            .map(|p| GroupRecord::Offset {
+                group_id: "g".into(),
+                topic: "t".into(),
+                partition: p,
+                value: None,
+            })
+            .collect();
+        let refs: Vec<&GroupRecord> = records.iter().collect();
+        let encoded = encode_batch(&refs, 1_000).unwrap_or_default();
+        let batches = batch::split_and_validate(&encoded).unwrap_or_default();
+        assert_eq!(batches.len(), 1, "one batch for the whole operation");
+        let (_, h) = batches[0];
+        assert_eq!(
+            (h.records_count, h.producer_id, h.base_sequence),
+            (3, -1, -1)
+        );
+    }
 }
