@@ -54,14 +54,23 @@ impl Proposer {
         Self { tx }
     }
 
-    /// Queues `batch` now; the future resolves once it is committed and applied.
+    /// Queues `batch` now; the future resolves once it is committed and applied. An entry must
+    /// be exactly one record batch (the log stores one per entry and would refuse it fatally):
+    /// anything else is refused here.
     pub fn propose(
         &self,
         batch: RecordBatch,
     ) -> impl Future<Output = Result<Applied, ProposeError>> + Send + 'static {
+        let whole = chronik_storage::batch::peek_size(&batch.0).map(|(_, size)| size);
+        let one_batch = whole == Some(batch.0.len());
         let (reply, answer) = oneshot::channel();
-        let queued = self.tx.send((batch, reply)).is_ok();
+        let queued = one_batch && self.tx.send((batch, reply)).is_ok();
         async move {
+            if !one_batch {
+                return Err(ProposeError::Failed(
+                    "a proposal must be exactly one record batch".into(),
+                ));
+            }
             if !queued {
                 return Err(ProposeError::Stopped);
             }
