@@ -62,7 +62,13 @@ fn create_one(
             t.num_partitions
         };
         let rf = if t.replication_factor == -1 {
-            broker.config.default_replication_factor
+            match &broker.cluster {
+                // A cluster's default.replication.factor: min(3, voters).
+                Some(node) => {
+                    i16::try_from(crate::cluster::replication_factor(node, -1)?).unwrap_or(i16::MAX)
+                }
+                None => broker.config.default_replication_factor,
+            }
         } else {
             t.replication_factor
         };
