@@ -34,6 +34,14 @@ not fail the run.  What each check means, precisely:
                     the offset held before the corruption (as recorded from the segment, or
                     acknowledged there before it): the log was cut there, and later writes reuse
                     the offsets.  A value spelled by the corrupted bytes is never allowed.
+  replica-diverged  Cluster scenarios: after the run every node's copy of the topic's logs is read
+                    from its segment files ("replica" events, recorded after every node caught up
+                    with the leaders and stopped cleanly).  Below the final drain's high watermark
+                    (the committed part of the log), every replica must hold exactly the records
+                    the drain read: one anomaly per offset where a replica holds another value,
+                    and one per range of offsets a replica lacks.  Offsets at or beyond the high
+                    watermark (not committed) and batches the parser cannot read (compressed) are
+                    not compared.
   corrupt-served    A record the corruption damaged was served: a value as the flipped bytes spell
                     it was read, or the final drain (after the corruption) read a record of the
                     damaged batch with its old value.
@@ -113,6 +121,7 @@ KINDS: dict[str, str] = {
     "phantom": "read a value nobody sent",
     "inconsistent-offset": "one offset read with different values",
     "offset-reused-after-corruption": "an offset a corruption destroyed, reused by a later write",
+    "replica-diverged": "a replica's committed log differs from what the leader served",
     "corrupt-served": "a record damaged by an injected corruption was served",
     "nonmonotonic-poll": "consumer went back without a rebalance",
     "skipped-poll": "consumer skipped offsets without a rebalance",
@@ -368,6 +377,47 @@ def check_inconsistent_offsets(h: History) -> list[Anomaly]:
             out.append(Anomaly("inconsistent-offset",
                                f"{p}@{o} read with {len(values)} values: {vs}",
                                {"partition": p, "offset": o, "values": vs}))
+    return out
+
+
+def check_replicas(h: History) -> list[Anomaly]:
+    ix = h.index()
+    hw = _drain_high_watermarks(ix)
+    replicas = [ev for ev in h.events if ev["type"] == "replica"]
+    if not replicas or not hw:
+        return []
+    drains = {name for name, c in h.consumers.items() if c.kind == "drain"}
+    served: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for r in ix.reads:
+        if r.consumer in drains:
+            served[(r.partition, r.offset)].add(r.value)
+    out = []
+    for ev in replicas:
+        node, p = ev["node"], ev["partition"]
+        if p not in hw:
+            continue
+        held = {o: v for o, v in ev["records"] if o < hw[p]}
+        opaque = [(a, b) for a, b in ev.get("opaque") or []]
+        for o, v in sorted(held.items()):
+            want = served.get((p, o))
+            if want is not None and v not in want:
+                out.append(Anomaly(
+                    "replica-diverged",
+                    f"node {node} holds {v!r} at {p}@{o}, the drain read {sorted(want)} there",
+                    {"node": node, "partition": p, "offset": o, "replica_value": v,
+                     "served": sorted(want)}))
+        start = None
+        for o in range(hw[p] + 1):
+            missing = (o < hw[p] and o not in held
+                       and not any(a <= o <= b for a, b in opaque))
+            if missing and start is None:
+                start = o
+            elif not missing and start is not None:
+                out.append(Anomaly(
+                    "replica-diverged",
+                    f"node {node} lacks {p}@[{start}, {o}) below the high watermark {hw[p]}",
+                    {"node": node, "partition": p, "missing": [start, o], "high_watermark": hw[p]}))
+                start = None
     return out
 
 
@@ -698,6 +748,7 @@ CHECKS: list[Callable[[History], list[Anomaly]]] = [
     check_duplicates,
     check_phantoms,
     check_inconsistent_offsets,
+    check_replicas,
     check_corrupt_served,
     check_poll_order,
     check_resets,
@@ -730,6 +781,7 @@ def stats(h: History) -> dict[str, Any]:
                                                           or e["generation"] < 0)),
         "faults": len(ix.fault_windows),
         "corruptions": len(ix.corruptions),
+        "replicas_compared": sum(1 for e in h.events if e["type"] == "replica"),
         "probes": sum(1 for e in h.events if e["type"] == "probe"),
     }
 

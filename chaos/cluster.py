@@ -1,11 +1,17 @@
 """The chronik-server processes of one scenario.
 
-Today a scenario runs one node; Cluster already holds a list of nodes and faults pick a node, so a
-multi-node cluster (Raft, `--raft-addr` / `--peer`) only needs Node.command() to pass the peers and
-Cluster to wait for a leader.  Disk faults act on a Node: through the server's test-only fault
-layer (`--test-fault-injection true`, `PUT /test/faults`, see set_faults()) and on its data dir
-while it is stopped (check_data_dir() runs `chronik-server check`).  Network-partition faults will
-act on a Node too (its ports).
+A Cluster is one node (the single-node scenarios) or several (the cluster-* scenarios): each node
+then runs with `--raft-addr` and one `--peer ID=ADDR` per other voter (Node.command()), all ports
+(Kafka, HTTP, Raft) allocated at once and fixed across restarts.  A cluster is ready when every
+node answers /health/ready 200 (it knows the controller leader and is registered); the harness then
+waits for conditions it reads from the nodes' `GET /cluster` (every partition's leader, high
+watermark, log end offset): Cluster.wait_leader() (every running, non-paused node names the same
+live leader of a partition), wait_stable() (so for every partition) and wait_caught_up() (a node's
+log end offsets reached the leaders' high watermarks).  A condition not reached in time raises
+NoLeader / NotCaughtUp (kinds of NodeNotReady, recorded as server-failure).  Disk faults act on a
+Node: through the server's test-only fault layer (`--test-fault-injection true`, `PUT
+/test/faults`, see set_faults()) and on its data dir while it is stopped (check_data_dir() runs
+`chronik-server check`).  Network-partition faults will act on a Node too (its ports).
 
 Every process the chaos run starts is tied to it: spawn() runs children under
 `setpriv --pdeathsig KILL` (when available), so they get SIGKILL if the run dies, and the run keeps
@@ -15,6 +21,7 @@ the whole run in its own process group and kills that group on exit.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -27,6 +34,11 @@ from pathlib import Path
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
+# How long the partitions of a cluster may take to agree on a (new) leader, and a restarted node
+# to catch up.  Generous (an election normally takes ~2 s: the leader lease, 1 s, plus an election
+# timeout of 0.5-1 s): these are about progress on a shared 2-core machine, not latency.
+LEADER_TIMEOUT_S = 30.0
+CATCH_UP_TIMEOUT_S = 60.0
 
 _SETPRIV = shutil.which("setpriv")
 _children: list[subprocess.Popen] = []
@@ -89,20 +101,33 @@ def server_env() -> dict[str, str]:
 
 
 class NodeNotReady(Exception):
-    pass
+    def __init__(self, msg: str, node_id: int | None = None):
+        super().__init__(msg)
+        self.node_id = node_id
+
+
+class NoLeader(NodeNotReady):
+    """The running nodes did not agree on a live leader of a partition in time."""
+
+
+class NotCaughtUp(NodeNotReady):
+    """A restarted node did not catch up with the partition leaders in time."""
 
 
 class Node:
     """One chronik-server process: fixed node id, ports and data dir across restarts."""
 
-    def __init__(self, node_id: int, workdir: Path, binary: Path, extra_args: list[str]):
+    def __init__(self, node_id: int, workdir: Path, binary: Path, extra_args: list[str],
+                 ports: tuple[int, int] | None = None, raft_port: int | None = None):
         self.node_id = node_id
         self.workdir = workdir
         self.binary = binary
         self.extra_args = list(extra_args)
         self.data_dir = workdir / f"node{node_id}" / "data"
         self.log_path = workdir / f"node{node_id}.log"
-        self.kafka_port, self.http_port = free_ports(2)
+        self.kafka_port, self.http_port = ports or free_ports(2)
+        self.raft_port = raft_port               # cluster mode only
+        self.peers: dict[int, int] = {}          # the other voters: node id -> Raft port
         self.proc: subprocess.Popen | None = None
         self.paused = False
         self.starts = 0
@@ -112,9 +137,13 @@ class Node:
         return f"127.0.0.1:{self.kafka_port}"
 
     def command(self) -> list[str]:
-        return [str(self.binary), "--node-id", str(self.node_id), "--data-dir", str(self.data_dir),
-                "--kafka-addr", self.bootstrap, "--http-addr", f"127.0.0.1:{self.http_port}",
-                *self.extra_args]
+        cmd = [str(self.binary), "--node-id", str(self.node_id), "--data-dir", str(self.data_dir),
+               "--kafka-addr", self.bootstrap, "--http-addr", f"127.0.0.1:{self.http_port}"]
+        if self.raft_port is not None:
+            cmd += ["--raft-addr", f"127.0.0.1:{self.raft_port}"]
+            for peer, port in sorted(self.peers.items()):
+                cmd += ["--peer", f"{peer}=127.0.0.1:{port}"]
+        return cmd + self.extra_args
 
     # -- state -----------------------------------------------------------------------------
     def running(self) -> bool:
@@ -143,6 +172,17 @@ class Node:
         except urllib.error.HTTPError as e:
             return e.code
         except (OSError, urllib.error.URLError):
+            return None
+
+    def cluster_status(self) -> dict | None:
+        """GET /cluster (cluster mode): node id, controller leader, brokers, and every partition the
+        node hosts with its leader, leader epoch, replicas, offsets.  None if unreachable."""
+        if not self.running() or self.paused:
+            return None
+        try:
+            with urllib.request.urlopen(f"{self.http_url}/cluster", timeout=2.0) as r:
+                return json.loads(r.read())
+        except (OSError, urllib.error.URLError, ValueError):
             return None
 
     def set_faults(self, **plan) -> str:
@@ -177,14 +217,17 @@ class Node:
             f.write(f"\n===== chaos: {text} =====\n".encode())
 
     # -- control ---------------------------------------------------------------------------
-    def start(self, timeout: float = READY_TIMEOUT_S) -> None:
+    def start(self, timeout: float = READY_TIMEOUT_S, wait: bool = True) -> None:
+        """Start the process; with wait, until /health/ready is 200 (a cluster node: once a
+        majority of the voters runs)."""
         assert not self.running(), "already running"
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         self.log_mark(f"start #{self.starts}")
         self.proc = spawn(self.command(), log_path=self.log_path, env=server_env(), cwd=self.workdir)
         self.paused = False
-        self.wait_ready(timeout)
+        if wait:
+            self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -192,9 +235,11 @@ class Node:
             if self.proc is None or self.proc.poll() is not None:
                 rc = None if self.proc is None else self.proc.returncode
                 self._forget()
-                raise NodeNotReady(f"node {self.node_id} exited with {rc} before becoming ready")
+                raise NodeNotReady(f"node {self.node_id} exited with {rc} before becoming ready",
+                                   self.node_id)
             if time.monotonic() > deadline:
-                raise NodeNotReady(f"node {self.node_id} not ready {timeout:.0f} s after start")
+                raise NodeNotReady(f"node {self.node_id} not ready within {timeout:.0f} s",
+                                   self.node_id)
             time.sleep(0.05)
 
     def kill9(self) -> None:
@@ -256,30 +301,144 @@ class Node:
 
 
 class Cluster:
-    """The nodes of a scenario (one today)."""
+    """The nodes of a scenario: one, or several forming a Raft cluster (each started with
+    `--raft-addr` and a `--peer` per other voter)."""
 
     def __init__(self, workdir: Path, binary: Path, size: int = 1, extra_args: list[str] = ()):
-        if size != 1:
-            raise NotImplementedError("multi-node clusters arrive with replication (Raft)")
-        self.nodes = [Node(i + 1, workdir, binary, list(extra_args)) for i in range(size)]
+        if size == 1:
+            self.nodes = [Node(1, workdir, binary, list(extra_args))]
+            return
+        ports = free_ports(3 * size)   # all at once: no port handed out twice
+        self.nodes = [Node(i + 1, workdir, binary, list(extra_args),
+                           ports=(ports[3 * i], ports[3 * i + 1]), raft_port=ports[3 * i + 2])
+                      for i in range(size)]
+        for n in self.nodes:
+            n.peers = {m.node_id: m.raft_port for m in self.nodes if m is not n}
+
+    @property
+    def multi(self) -> bool:
+        return len(self.nodes) > 1
 
     @property
     def bootstrap(self) -> str:
         return ",".join(n.bootstrap for n in self.nodes)
 
+    def node(self, node_id: int) -> Node:
+        return self.nodes[node_id - 1]
+
     def start(self) -> None:
+        """Start every node; a cluster node cannot be ready before a majority runs, so all are
+        launched first and readiness is awaited afterwards."""
         for n in self.nodes:
-            n.start()
+            n.start(wait=not self.multi)
+        for n in self.nodes:
+            n.wait_ready()
 
     def heal(self) -> None:
-        """Undo every fault: resume paused nodes, start stopped ones (raises NodeNotReady)."""
+        """Undo every fault: resume paused nodes, start stopped ones (raises NodeNotReady), and in a
+        cluster wait until every partition has an agreed leader (raises NoLeader)."""
         for n in self.nodes:
             if n.paused:
                 n.resume()
             if not n.running():
-                n.start()
+                n.start(wait=not self.multi)
+        for n in self.nodes:
             n.wait_ready()
+        if self.multi:
+            self.wait_stable()
 
     def close(self) -> None:
         for n in self.nodes:
             n.close()
+
+    # -- cluster state, from GET /cluster ------------------------------------------------------
+    def live(self) -> list[Node]:
+        """The nodes that can answer: running and not paused."""
+        return [n for n in self.nodes if n.running() and not n.paused]
+
+    def views(self) -> dict[int, dict[tuple[str, int], dict]]:
+        """{node id: {(topic, partition): its /cluster entry}} of every live node that answered."""
+        out = {}
+        for n in self.live():
+            st = n.cluster_status()
+            if st is not None:
+                out[n.node_id] = {(p["topic"], p["partition"]): p for p in st.get("partitions", [])}
+        return out
+
+    def _agreed(self, views: dict, key: tuple[str, int], exclude: tuple[int, ...]) -> int | None:
+        live = {n.node_id for n in self.live()}
+        if not views or set(views) != live:
+            return None
+        leaders = {v.get(key, {}).get("leader") for v in views.values()}
+        if len(leaders) != 1:
+            return None
+        (leader,) = leaders
+        return leader if leader in live and leader not in exclude else None
+
+    def leader_of(self, topic: str, partition: int) -> int | None:
+        """The leader every live node names for the partition now (None: no agreement)."""
+        return self._agreed(self.views(), (topic, partition), ())
+
+    def wait_leader(self, topic: str, partition: int, exclude: tuple[int, ...] = (),
+                    timeout: float = LEADER_TIMEOUT_S) -> int:
+        """Wait until every live node names the same live leader of the partition, not one of
+        exclude; return its id (raises NoLeader)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            views = self.views()
+            leader = self._agreed(views, (topic, partition), exclude)
+            if leader is not None:
+                return leader
+            if time.monotonic() > deadline:
+                seen = {i: v.get((topic, partition), {}).get("leader") for i, v in views.items()}
+                raise NoLeader(f"no agreed live leader of {topic}[{partition}]"
+                               f"{f' other than node {exclude}' if exclude else ''} within "
+                               f"{timeout:.0f} s; views (node -> leader): {seen}")
+            time.sleep(0.1)
+
+    def wait_stable(self, timeout: float = LEADER_TIMEOUT_S,
+                    topic: str | None = None) -> dict[tuple[str, int], int]:
+        """Wait until every live node hosts the same partitions and names the same live leader for
+        each (every partition, or those of `topic`); returns {(topic, partition): leader} (raises
+        NoLeader)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            views = self.views()
+            if topic is not None:
+                views = {i: {k: e for k, e in v.items() if k[0] == topic} for i, v in views.items()}
+            keys = {k for v in views.values() for k in v}
+            leaders = {k: self._agreed(views, k, ()) for k in keys}
+            if views and all(set(v) == keys for v in views.values()) and all(
+                    x is not None for x in leaders.values()):
+                return leaders
+            if time.monotonic() > deadline:
+                bad = {f"{t}[{p}]": {i: v.get((t, p), {}).get("leader") for i, v in views.items()}
+                       for (t, p), x in sorted(leaders.items()) if x is None}
+                raise NoLeader(f"partitions without an agreed live leader {timeout:.0f} s after "
+                               f"healing: {dict(list(bad.items())[:5])} "
+                               f"(live nodes answering: {sorted(views)})")
+            time.sleep(0.1)
+
+    def wait_caught_up(self, node: Node, timeout: float = CATCH_UP_TIMEOUT_S,
+                       topic: str | None = None) -> float:
+        """Wait until `node`'s log end offset of every partition it hosts (or of `topic`'s) reached
+        the high watermark the partition's leader reported when the wait began; returns the
+        seconds waited (raises NotCaughtUp / NoLeader)."""
+        t0 = time.monotonic()
+        leaders = self.wait_stable(topic=topic)
+        views = self.views()
+        target = {k: views[leader][k]["high_watermark"] for k, leader in leaders.items()
+                  if leader != node.node_id and leader in views and k in views[leader]}
+        while True:
+            st = node.cluster_status()
+            mine = {(p["topic"], p["partition"]): p for p in (st or {}).get("partitions", [])}
+            behind = {f"{t}[{p}]": [mine.get((t, p), {}).get("log_end_offset"), hw]
+                      for (t, p), hw in sorted(target.items())
+                      if mine.get((t, p), {}).get("log_end_offset", -1) < hw}
+            if st is not None and not behind:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise NotCaughtUp(f"node {node.node_id} not caught up {timeout:.0f} s after its "
+                                  f"restart: {{partition: [its log end, leader's high watermark]}} = "
+                                  f"{dict(list(behind.items())[:5])}", node.node_id)
+            time.sleep(0.1)

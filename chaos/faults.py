@@ -5,7 +5,7 @@ event spanning [injection, healed] (the checker treats that window as a time whe
 retried).  Server misbehaviour seen while doing so (not ready after a restart, an unclean exit on
 SIGTERM) is recorded as a "server" event; the checker reports those as server-failure.
 
-Faults today (single node):
+Faults on one node (any scenario):
   kill9            SIGKILL the node, stay down for a moment, restart it, wait until ready
   pause            SIGSTOP the node for a few seconds, then SIGCONT
   term             SIGTERM the node (clean shutdown expected: exit 0 within 30 s), restart it
@@ -24,6 +24,23 @@ Disk faults (the node runs with the test-only `--test-fault-injection true`; doc
                    the range and what it held, and the checker accounts for it (chaos/checker.py)
 Disk-fault windows are recorded as "disk_fault" events (no write received while fail_syncs or
 disk_full was on may be acknowledged), the server states they imply as "probe" events.
+Cluster faults (three nodes; chaos/cluster.py).  Each picks its node when it starts, from the
+nodes' `GET /cluster` (the plan fixes the partition and the draw, the run decides which node that
+is), and after healing waits until every partition has an agreed live leader again:
+  kill9-leader     SIGKILL the leader of a partition; wait until the other two agree on a new
+                   leader (failover); stay down a moment longer; restart it, wait until ready
+  kill9-follower   SIGKILL a follower of a partition; stay down for seconds (it misses writes);
+                   restart it; wait until it has caught up (its log end offsets reach the leaders'
+                   high watermarks)
+  pause-leader     SIGSTOP the leader of a partition; wait until the other two agree on a new
+                   leader; keep it stopped for the planned seconds (longer than an election);
+                   SIGCONT (the stale leader must step down), wait until ready
+  term-rolling     SIGTERM the next node in turn (node 1, 2, 3, 1, ...: a rolling restart; exit 0
+                   expected), restart it, wait until it has caught up before the next one
+  kill9-random     SIGKILL a node drawn by the seeded plan, stay down for seconds, restart it
+A failover or catch-up that does not happen in time raises NoLeader / NotCaughtUp: a server-failure.
+What the run observed (the node picked, its role, the new leader, the failover or catch-up time)
+goes into the fault event's "observed" field.
 
 Adding a fault = a Fault subclass registered in FAULTS, with plan_params() drawing its parameters
 from the schedule's random generator (network partitions will come this way, and will pick their
@@ -43,7 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from chaos import segments
-from chaos.cluster import Cluster, Node, NodeNotReady
+from chaos.cluster import Cluster, Node, NodeNotReady, NoLeader
 
 Emit = Callable[..., None]   # emit(type, t=..., **fields): records a history event
 
@@ -52,26 +69,60 @@ class Fault:
     kind = ""
     needs_fault_layer = False    # the node must run with --test-fault-injection true
     cuts_logs = False            # may cut a log below consumers' positions (by design)
+    # Which node: "node" (the plan's node index), "each" (the next node in turn: rolling),
+    # "leader" / "follower" (of the plan's partition, found when the fault starts).
+    target = "node"
+    min_nodes = 1                # a fault of a cluster scenario needs that many nodes
 
     def __init__(self, **params):
         self.params = params
+        self.observed: dict[str, Any] = {}   # what the run saw (recorded in the fault event)
 
     @classmethod
     def plan_params(cls, rng: random.Random, mode: str) -> dict[str, Any]:
         return {}
 
+    def pick(self, cluster: Cluster, node_index: int, ctx: dict[str, Any]) -> Node:
+        """The node to act on.  A leader / follower target is resolved from GET /cluster: the
+        leader every live node names for partition int(partition_draw * partitions); a follower
+        is one of that partition's other replicas (by follower_draw)."""
+        if self.target in ("node", "each"):
+            return cluster.nodes[node_index % len(cluster.nodes)]
+        topic, partitions = ctx["topic"], ctx["partitions"]
+        p = int(self.params.get("partition_draw", 0.0) * partitions) % partitions
+        leader = cluster.wait_leader(topic, p)
+        self.observed.update(partition=p, leader=leader)
+        if self.target == "leader":
+            return cluster.node(leader)
+        entries = [v[(topic, p)] for v in cluster.views().values() if (topic, p) in v]
+        replicas = next((e["replicas"] for e in entries if e.get("replicas")),
+                        [n.node_id for n in cluster.nodes])
+        followers = sorted(r for r in replicas if r != leader)
+        follower = followers[int(self.params.get("follower_draw", 0.0) * len(followers))
+                             % len(followers)]
+        return cluster.node(follower)
+
     def apply(self, node: Node, emit: Emit, ctx: dict[str, Any] | None = None) -> None:
         """Inject on node, heal, record the fault event (and server events).  ctx describes the
-        workload (topic, partitions) for faults that act on its data."""
+        workload (topic, partitions; "cluster": the Cluster of a cluster scenario) for faults
+        that act on its data or wait for the cluster."""
         t0 = time.monotonic()
+        ctx = ctx or {}
         try:
-            self.inject_and_heal(node, emit, ctx or {})
+            self.inject_and_heal(node, emit, ctx)
+            cluster = ctx.get("cluster")
+            if cluster is not None and cluster.multi:
+                # Healed = every partition has an agreed live leader again (part of the window).
+                cluster.wait_stable()
+        except NoLeader as e:
+            emit("server", node=e.node_id, what="no-leader", detail=str(e))
+            raise
         except NodeNotReady as e:
-            emit("server", node=node.node_id, what="not-ready", detail=str(e))
+            emit("server", node=e.node_id or node.node_id, what="not-ready", detail=str(e))
             raise
         finally:
             emit("fault", t=time.monotonic(), fault=self.kind, node=node.node_id, t_start=t0,
-                 params=self.params)
+                 params=self.params, observed=self.observed)
 
     def inject_and_heal(self, node: Node, emit: Emit, ctx: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -129,6 +180,107 @@ def stop_clean(node: Node, emit: Emit) -> None:
     elif rc != 0:
         emit("server", node=node.node_id, what="unclean-exit",
              detail=f"exited with {rc} on SIGTERM after {time.monotonic() - t0:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# cluster faults
+# ---------------------------------------------------------------------------------------------
+
+def _failover(node: Node, ctx: dict[str, Any], observed: dict[str, Any], t_fault: float) -> None:
+    """Wait until the live nodes agree on a leader of the target partition other than `node`
+    (killed or paused): raises NoLeader if that takes longer than LEADER_TIMEOUT_S."""
+    cluster: Cluster = ctx["cluster"]
+    new = cluster.wait_leader(ctx["topic"], observed["partition"], exclude=(node.node_id,))
+    observed.update(new_leader=new, failover_s=round(time.monotonic() - t_fault, 3))
+
+
+class KillLeader(Fault):
+    kind = "kill9-leader"
+    target = "leader"
+    min_nodes = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"partition_draw": round(rng.random(), 4),
+                "down_s": round(rng.uniform(0.0, 1.0 if mode == "quick" else 3.0), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        node.kill9()
+        _failover(node, ctx, self.observed, time.monotonic())
+        time.sleep(self.params.get("down_s", 0.0))
+        node.start()
+
+
+class KillFollower(Fault):
+    kind = "kill9-follower"
+    target = "follower"
+    min_nodes = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"partition_draw": round(rng.random(), 4), "follower_draw": round(rng.random(), 4),
+                "down_s": round(rng.uniform(0.5, 3.0 if mode == "quick" else 8.0), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        node.kill9()
+        time.sleep(self.params.get("down_s", 0.0))
+        node.start()
+        self.observed["caught_up_s"] = round(ctx["cluster"].wait_caught_up(node), 3)
+
+
+class PauseLeader(Fault):
+    kind = "pause-leader"
+    target = "leader"
+    min_nodes = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"partition_draw": round(rng.random(), 4),
+                "paused_s": round(rng.uniform(3.0, 5.0 if mode == "quick" else 10.0), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        t0 = time.monotonic()
+        node.pause()
+        try:
+            _failover(node, ctx, self.observed, t0)
+            time.sleep(max(0.0, self.params.get("paused_s", 3.0) - (time.monotonic() - t0)))
+        finally:
+            node.resume()
+        self.observed["paused_s"] = round(time.monotonic() - t0, 3)
+        node.wait_ready()
+
+
+class RollingTerm(Fault):
+    """One step of a rolling restart: SIGTERM the next node (exit 0 expected), restart it, wait
+    until it has caught up before the next step."""
+
+    kind = "term-rolling"
+    target = "each"
+    min_nodes = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"down_s": round(rng.uniform(0.0, 2.0), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        stop_clean(node, emit)
+        time.sleep(self.params.get("down_s", 0.0))
+        node.start()
+        self.observed["caught_up_s"] = round(ctx["cluster"].wait_caught_up(node), 3)
+
+
+class KillRandom(Fault):
+    kind = "kill9-random"
+    min_nodes = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"down_s": round(rng.uniform(0.0, 3.0 if mode == "quick" else 6.0), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        node.kill9()
+        time.sleep(self.params.get("down_s", 0.0))
+        node.start()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,7 +493,9 @@ def _first_lines(text: str, n: int = 3) -> str:
 
 
 FAULTS: dict[str, type[Fault]] = {f.kind: f for f in (Kill9, Pause, TermRestart, FsyncEio, DiskFull,
-                                                      SlowDisk, CorruptSegment)}
+                                                      SlowDisk, CorruptSegment, KillLeader,
+                                                      KillFollower, PauseLeader, RollingTerm,
+                                                      KillRandom)}
 
 
 @dataclass
@@ -353,7 +507,9 @@ class PlannedFault:
 
     def describe(self) -> str:
         ps = " ".join(f"{k}={v}" for k, v in self.params.items())
-        return f"t+{self.at_s:.1f}s {self.kind} node#{self.node_index + 1} {ps}".strip()
+        target = FAULTS[self.kind].target
+        where = f"node#{self.node_index + 1}" if target in ("node", "each") else f"({target})"
+        return f"t+{self.at_s:.1f}s {self.kind} {where} {ps}".strip()
 
 
 def plan(seed: int, scenario: str, kinds: list[str], count: int, start_s: float, end_s: float,
@@ -365,11 +521,14 @@ def plan(seed: int, scenario: str, kinds: list[str], count: int, start_s: float,
     rng = random.Random(f"{seed}/{scenario}")
     slot = (end_s - start_s) / count
     out = []
+    rolled = 0   # "each" faults so far: a rolling restart takes the nodes in turn
     for i in range(count):
         kind = rng.choice(kinds)
         at = start_s + i * slot + rng.uniform(0, slot / 2)
-        out.append(PlannedFault(round(at, 2), kind, rng.randrange(nodes),
-                                FAULTS[kind].plan_params(rng, mode)))
+        node = rng.randrange(nodes)
+        if FAULTS[kind].target == "each":
+            node, rolled = rolled % nodes, rolled + 1
+        out.append(PlannedFault(round(at, 2), kind, node, FAULTS[kind].plan_params(rng, mode)))
     return out
 
 
@@ -377,9 +536,11 @@ def run_schedule(planned: list[PlannedFault], cluster: Cluster, emit: Emit, t_lo
                  end_s: float, log: Callable[[str], None],
                  ctx: dict[str, Any] | None = None) -> None:
     """Apply the planned faults at their times (a fault starts no earlier than planned, and after
-    the previous one healed); until end_s, also watch for nodes that exit on their own (recorded
-    as server-failure and restarted so the run can go on)."""
+    the previous one healed: in a cluster, once every partition has an agreed live leader again);
+    until end_s, also watch for nodes that exit on their own (recorded as server-failure and
+    restarted so the run can go on)."""
     queue = list(planned)
+    ctx = dict(ctx or {}, cluster=cluster)
     while True:
         now = time.monotonic() - t_load
         for node in cluster.nodes:
@@ -391,8 +552,16 @@ def run_schedule(planned: list[PlannedFault], cluster: Cluster, emit: Emit, t_lo
                 node.start()
         if queue and now >= queue[0].at_s:
             f = queue.pop(0)
-            log(f"fault {f.describe()}")
-            FAULTS[f.kind](**f.params).apply(cluster.nodes[f.node_index], emit, ctx)
+            fault = FAULTS[f.kind](**f.params)
+            try:
+                node = fault.pick(cluster, f.node_index, ctx)
+            except NoLeader as e:
+                emit("server", node=None, what="no-leader", detail=str(e))
+                raise
+            log(f"fault {f.describe()}" + (f" -> node {node.node_id}" if cluster.multi else ""))
+            fault.apply(node, emit, ctx)
+            if fault.observed:
+                log(f"  observed: {fault.observed}")
             continue
         if not queue and now >= end_s:
             return

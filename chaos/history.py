@@ -16,7 +16,9 @@ Event types ("type" field) and their fields:
   ack        producer, idx, partition, offset     delivery report: written at (partition, offset)
   fail       producer, idx, error                 delivery report: error (or the send call raised)
   unknown    producer, idx, reason                no outcome before the producer was closed
-  retry      producer, t_start                    the client reported retries within [t_start, t]
+  retry      producer, t_start, [count, error]    the client reported retries within [t_start, t]
+                                                  (statistics: count; a failed produce request in
+                                                  its debug log: error, t_start = t)
   client_error  client, error, [fatal]            an error a client reported outside a delivery
                                                   report (transport errors, consumer errors);
                                                   fatal: the producer instance was replaced
@@ -40,9 +42,15 @@ Event types ("type" field) and their fields:
   committed  group, offsets [[p, offset]...], t_invoke
                                                   committed offsets read back (OffsetFetch);
                                                   offset -1 = no committed offset
-  fault      fault, node, t_start, params         a fault injected at t_start and healed at t
+  fault      fault, node, t_start, params, [observed]
+                                                  a fault injected at t_start and healed at t;
+                                                  observed: what the run saw (cluster faults: the
+                                                  partition and leader picked, the new leader,
+                                                  failover / catch-up seconds)
   server     node, what, detail                   the server misbehaved in a way the harness saw
-                                                  (did not become ready, unclean exit, panic)
+                                                  (did not become ready, unclean exit, panic; in
+                                                  a cluster also no agreed leader, a node not
+                                                  catching up: node may then be None)
   probe      node, what, expected, observed, detail
                                                   the harness checked a server state a fault
                                                   implies (e.g. /health/ready 503 while a log is
@@ -64,6 +72,11 @@ Event types ("type" field) and their fields:
   drain      consumer, high_watermarks [[p, hw]...], positions [[p, next]...], complete, error
                                                   the final drain finished (its records are the
                                                   consumer's poll events)
+  replica    node, partition, records [[offset, value]...], opaque [[first, last]...]
+                                                  cluster scenarios: one node's copy of a topic
+                                                  partition, read from its segment files after
+                                                  it caught up and stopped; opaque: offset ranges
+                                                  of batches that could not be decoded
   note       text                                 free text (scenario phases), ignored by checks
 
 Everything else the checks need (which sends succeeded, what was read where) is derived here, in
@@ -263,6 +276,11 @@ class History:
                         offset=first_offset if offset is None else offset, batch=batch,
                         first_offset=first_offset, end_offset=end_offset,
                         records=[list(r) for r in records or []], corrupted_value=corrupted_value)
+
+    def replica(self, node: Any, partition: int, records: list[tuple[int, str | None]],
+                opaque: list[tuple[int, int]] | None = None, t: float | None = None) -> dict:
+        return self.add("replica", t, node=node, partition=partition,
+                        records=[list(r) for r in records], opaque=[list(r) for r in opaque or []])
 
     def drain(self, consumer: str, high_watermarks: dict[int, int], positions: dict[int, int],
               complete: bool, error: str | None = None, t: float | None = None) -> dict:

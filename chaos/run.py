@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="chaos", description=__doc__.splitlines()[0])
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick",
-                   help="short runs, about 2 minutes for the default scenarios (default)")
+                   help="short runs, about 2.5 minutes for the default scenarios (default)")
     g.add_argument("--long", dest="mode", action="store_const", const="long",
-                   help="long runs with many more faults (20+ minutes)")
+                   help="long runs with many more faults (30+ minutes)")
     ap.add_argument("--seed", type=int, help="seed of the fault schedules (default: random, printed)")
     ap.add_argument("--out", default=str(ROOT / "target" / "chaos"),
                     help="where failed histories go (default target/chaos)")
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in scenarios.SCENARIOS.values():
             d = ", ".join(m for m in ("quick", "long") if s.name in scenarios.DEFAULT[m])
             d = f"default in {d}" if d else "not run by default"
-            print(f"{s.name:<16} {s.description} ({d})")
+            print(f"{s.name:<24} {s.description} ({d})")
         return 0
     try:
         chosen = [scenarios.resolve(n) for n in (args.scenarios or scenarios.DEFAULT[mode])]

@@ -1,8 +1,10 @@
 """Scenarios: a fault mix on a standard workload, run against fresh server processes.
 
 Every scenario:
-  1. starts its cluster (one node today) on a fresh data dir and free ports, from a private copy
-     of the server binary, and creates a topic of PARTITIONS partitions;
+  1. starts its cluster (one node, or three for the cluster-* scenarios: Raft, each node naming
+     the other two as peers) on fresh data dirs and free ports, from a private copy of the server
+     binary, and creates a topic of PARTITIONS partitions (replication factor 3 in a cluster; the
+     run then waits until every node names the same leader for each partition);
   2. starts the workload: 2 confluent-kafka group consumers (group "chaos", committing every
      polled batch), then 3 producers:
         ck-idem     confluent-kafka, enable.idempotence=true, acks=all
@@ -15,7 +17,7 @@ Every scenario:
   4. heals every fault, stops the producers (final flush: unanswered sends become unknown), waits
      for the group to commit up to the high watermarks, stops the consumers, reads the committed
      offsets back, drains every partition from offset 0 with manual assignment, and stops the
-     server with SIGTERM (expecting exit 0);
+     server(s) with SIGTERM, one after another (expecting exit 0);
   5. merges every process's events into one History and checks it (chaos/checker.py).
 Processes are always killed at the end, whatever happened.
 """
@@ -34,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from chaos import faults, workloads
-from chaos.cluster import Cluster, NodeNotReady, kill_children, spawn
+from chaos import faults, segments, workloads
+from chaos.cluster import Cluster, NodeNotReady, NoLeader, kill_children, spawn
 from chaos.history import History, load_events_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +70,7 @@ class Scenario:
     description: str
     faults: tuple[str, ...] = ()                       # fault kinds the schedule draws from
     counts: dict[str, int] = field(default_factory=dict)  # mode -> number of faults
+    nodes: int = 1                                     # 3: a Raft cluster
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
@@ -89,11 +92,27 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("corrupt-segment", "SIGTERM, flip a byte in (or truncate) a batch mid-segment, check, "
              "restart: the rest of that log is lost by design", ("corrupt-segment",),
              {"quick": 1, "long": 3}),
+    Scenario("cluster-kill-leader", "3 nodes: kill -9 the leader of a partition, wait for the "
+             "failover, restart it; repeatedly", ("kill9-leader",), {"quick": 2, "long": 10},
+             nodes=3),
+    Scenario("cluster-kill-follower", "3 nodes: kill -9 a follower of a partition for seconds, "
+             "restart it, wait until it caught up", ("kill9-follower",), {"quick": 2, "long": 8},
+             nodes=3),
+    Scenario("cluster-pause-leader", "3 nodes: SIGSTOP the leader of a partition until the others "
+             "elected a new one and for seconds more, SIGCONT", ("pause-leader",),
+             {"quick": 2, "long": 8}, nodes=3),
+    Scenario("cluster-rolling-restart", "3 nodes: SIGTERM and restart each node in turn under "
+             "load, waiting until it caught up", ("term-rolling",), {"quick": 3, "long": 9},
+             nodes=3),
+    Scenario("cluster-kill-random", "3 nodes: kill -9 a random node (seeded), restart it; "
+             "repeatedly", ("kill9-random",), {"quick": 3, "long": 14}, nodes=3),
 ]}
 DEFAULT = {"quick": ["baseline", "kill9-repeated", "pause", "rolling-restart", "fsync-eio",
-                     "corrupt-segment"],
+                     "corrupt-segment", "cluster-kill-leader", "cluster-pause-leader"],
            "long": ["baseline", "kill9-repeated", "pause", "rolling-restart", "mixed", "fsync-eio",
-                    "disk-full", "slow-disk", "corrupt-segment"]}
+                    "disk-full", "slow-disk", "corrupt-segment", "cluster-kill-leader",
+                    "cluster-kill-follower", "cluster-pause-leader", "cluster-rolling-restart",
+                    "cluster-kill-random"]}
 
 
 def resolve(name: str) -> Scenario:
@@ -111,7 +130,14 @@ def resolve(name: str) -> Scenario:
         kinds += [k for k in s.faults if k not in kinds]
         for m, n in s.counts.items():
             counts[m] = counts.get(m, 0) + n
-    return Scenario(name, "combined: " + " + ".join(parts), tuple(kinds), counts)
+    nodes = {SCENARIOS[p].nodes for p in parts}
+    if len(nodes) > 1:
+        raise KeyError(f"cannot combine single-node and cluster scenarios ({name})")
+    return Scenario(name, "combined: " + " + ".join(parts), tuple(kinds), counts, nodes.pop())
+
+
+for _s in SCENARIOS.values():   # a cluster fault needs a cluster
+    assert all(faults.FAULTS[k].min_nodes <= _s.nodes for k in _s.faults), _s.name
 
 
 def producer_configs() -> list[dict[str, Any]]:
@@ -124,11 +150,13 @@ def producer_configs() -> list[dict[str, Any]]:
     ]
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30) -> None:
+def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30,
+                 replication_factor: int = 1) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+    admin.create_topics([NewTopic(topic, num_partitions=partitions,
+                                  replication_factor=replication_factor)],
                         operation_timeout=15, request_timeout=15)[topic].result(timeout=timeout)
     deadline = time.monotonic() + timeout
     while True:
@@ -188,9 +216,10 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
     tag = uuid.uuid4().hex[:8]
     topic = f"chaos-{tag}"
     planned = faults.plan(seed, sc.name, list(sc.faults), sc.counts.get(mode_name, 0),
-                          mode.faults_from_s, mode.faults_until_s, nodes=1, mode=mode_name)
+                          mode.faults_from_s, mode.faults_until_s, nodes=sc.nodes, mode=mode_name)
     h = History({
         "scenario": sc.name, "description": sc.description, "mode": mode_name, "seed": seed,
+        "nodes": sc.nodes,
         "topic": topic, "partitions": PARTITIONS, "group": GROUP, "run_tag": tag,
         "planned_faults": [f.describe() for f in planned], "drain_required": True,
         "binary": str(binary), "binary_mtime": os.path.getmtime(binary),
@@ -212,7 +241,7 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
     if any(faults.FAULTS[k].needs_fault_layer for k in sc.faults):
         server_args += ["--test-fault-injection", "true"]
     h.meta["server_args"] = server_args
-    cluster = Cluster(workdir, private, 1, server_args)
+    cluster = Cluster(workdir, private, sc.nodes, server_args)
     procs = Procs(workdir)
     consumers = ["ck-group-1", "ck-group-2"]
     producers = producer_configs()
@@ -223,15 +252,16 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
     # event) rather than silently (auto.offset.reset), so the checker sees every rewind.
     reset = "seek" if any(faults.FAULTS[k].cuts_logs for k in sc.faults) else "auto"
     h.meta["consumer_reset"] = reset
+    caught_up = False
     try:
         try:
-            _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit,
-                 harness_error, log, reset)
+            caught_up = _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit,
+                             harness_error, log, reset)
         except NodeNotReady as e:
-            emit("server", node=1, what="not-ready", detail=str(e))
+            emit("server", node=e.node_id, what="not-ready", detail=str(e))
         except Exception as e:  # noqa: BLE001 - anything else is a harness problem: report, go on
             harness_error(f"{type(e).__name__}: {e}")
-        return _finish(h, procs, cluster, workdir)
+        return _finish(h, procs, cluster, workdir, read_replicas=caught_up)
     except BaseException:  # interrupted (SIGINT / SIGTERM): leave nothing behind
         kill_children()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -242,9 +272,15 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
 
 
 def _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit, harness_error,
-         log, reset) -> None:
+         log, reset) -> bool:
+    """The scenario up to the final drain; True if it got that far in a cluster whose replicas
+    all caught up with their leaders (then _finish reads them back)."""
     cluster.start()
-    create_topic(cluster.bootstrap, topic, PARTITIONS)
+    create_topic(cluster.bootstrap, topic, PARTITIONS,
+                 replication_factor=min(3, len(cluster.nodes)))
+    if cluster.multi:
+        leaders = {p: cluster.wait_leader(topic, p) for p in range(PARTITIONS)}
+        emit("note", text=f"cluster of {len(cluster.nodes)} nodes; leaders of {topic}: {leaders}")
     common = {"bootstrap": cluster.bootstrap, "topic": topic, "partitions": PARTITIONS,
               "max_s": mode.duration_s + 300}
     for c in consumers:
@@ -257,13 +293,19 @@ def _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit, 
         faults.run_schedule(planned, cluster, emit, t_load, mode.duration_s, log,
                             {"topic": topic, "partitions": PARTITIONS})
     except NodeNotReady as e:
-        log(f"server did not come back: {e}")
+        log(f"fault schedule stopped: {e}")
     emit("note", text="load phase over; healing")
     for node in cluster.nodes:
         rc = node.exited_on_its_own()
         if rc is not None:
             emit("server", node=node.node_id, what="exited", detail=f"exited on its own with {rc}")
-    cluster.heal()
+    try:
+        cluster.heal()
+    except NoLeader as e:
+        # Every node is up, but some partition has no agreed leader (a server failure): the run
+        # goes on, so that the final drain still decides lost / duplicate / ... for the topic.
+        emit("server", node=None, what="no-leader", detail=f"after healing: {e}")
+        log(f"no agreed leaders after healing: {e}")
 
     log("stopping producers")
     for problem in procs.stop([p["name"] for p in producers], mode.flush_s + 20):
@@ -278,19 +320,41 @@ def _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit, 
         harness_error("could not read the group's committed offsets back")
     log("final drain")
     workloads.drain(cluster.bootstrap, topic, PARTITIONS, "drain", emit, mode.drain_s)
+    if cluster.multi:
+        # Before the replicas are read back (_finish): every node holds what its leaders committed.
+        log("waiting for every replica to catch up")
+        for node in cluster.nodes:
+            cluster.wait_caught_up(node, topic=topic)
+        return True
+    return False
 
 
-def _finish(h: History, procs: Procs, cluster: Cluster, workdir: Path) -> tuple[History, Path]:
-    """Stop the server cleanly, collect everything into the history."""
+def _finish(h: History, procs: Procs, cluster: Cluster, workdir: Path,
+            read_replicas: bool = False) -> tuple[History, Path]:
+    """Stop the server(s) cleanly, collect everything into the history (with read_replicas: also
+    every cleanly stopped node's copy of the topic)."""
+    clean = set()
     for node in cluster.nodes:
         if node.running():
             rc = node.terminate()
-            if rc != 0:
+            if rc == 0:
+                clean.add(node.node_id)
+            else:
                 h.add("server", time.monotonic(), node=node.node_id, what="unclean-exit",
                       detail=f"final SIGTERM: exit {rc}" if rc is not None
                       else "final SIGTERM: did not exit within 30 s; killed")
         for line in node.panics()[:5]:
             h.add("server", time.monotonic(), node=node.node_id, what="panic", detail=line.strip())
+    if read_replicas:
+        # Every replica's copy of the topic, from its segment files (the checker compares them
+        # with what the leaders served: replica-diverged).
+        for node in cluster.nodes:
+            if node.node_id not in clean:
+                continue
+            for p in range(h.meta["partitions"]):
+                records, opaque = segments.read_log(node.data_dir, h.meta["topic"], p)
+                h.add("replica", time.monotonic(), node=node.node_id, partition=p,
+                      records=[list(r) for r in records], opaque=[list(r) for r in opaque])
     kill_children()
     for name, path in procs.events.items():
         for ev in load_events_file(path):

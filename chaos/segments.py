@@ -106,3 +106,19 @@ def active_segment(data_dir: Path, topic: str, partition: int) -> Path | None:
     """The partition's last segment file (the one appends go to), or None."""
     segments = sorted(partition_dir(data_dir, topic, partition).glob("*.log"))
     return segments[-1] if segments else None
+
+
+def read_log(data_dir: Path, topic: str, partition: int) -> tuple[list[tuple[int, str | None]],
+                                                                 list[tuple[int, int]]]:
+    """Every record of a partition's segment files, in order: ([(offset, value)], [(first, last)
+    offsets of batches whose records could not be decoded (compressed, unparsable)])."""
+    records: list[tuple[int, str | None]] = []
+    opaque: list[tuple[int, int]] = []
+    for seg in sorted(partition_dir(data_dir, topic, partition).glob("*.log")):
+        for b in parse_segment(seg.read_bytes()):
+            if b.compressed or not b.records:
+                opaque.append((b.base_offset, b.last_offset))
+                continue
+            records += [(r.offset, None if r.value is None else r.value.decode("utf-8", "replace"))
+                        for r in b.records]
+    return records, opaque

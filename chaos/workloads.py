@@ -16,7 +16,10 @@ sending, flushes for config["flush_s"], and records every send without a deliver
 as unknown; reports arriving later are ignored.  The first line is a "producer_info" event with
 the client's effective settings (idempotence, acks, retries, max in flight).  confluent-kafka
 producers also record "retry" windows from librdkafka statistics (txretries / req_timeouts
-growing between two statistics callbacks) and transport errors as "client_error".  A fatal
+growing between two statistics callbacks), every produce request that failed (librdkafka's "msg"
+debug log: "MessageSet ... encountered error", e.g. NOT_LEADER_OR_FOLLOWER from a partition's former
+leader; the client then retries those messages, which its statistics do not count) as "retry" too,
+and transport errors as "client_error".  A fatal
 librdkafka error (an idempotent producer whose sequence numbers a log cut desynchronised) is
 recorded as a client_error with fatal=true, and the producer is replaced by a new instance, as an
 application would do; what the old instance still held fails (purged) or becomes unknown.
@@ -35,6 +38,7 @@ could attribute the commit to the previous generation.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import struct
@@ -118,12 +122,33 @@ def run_confluent_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
             ev.emit("retry", t=now, producer=name, t_start=state["t_stats"], count=n - state["retries"])
         state["retries"], state["t_stats"] = n, now
 
+    class ProduceErrors(logging.Handler):
+        """librdkafka's "msg" debug lines: a MessageSet that "encountered error" (e.g. NOT_LEADER
+        from a partition's former leader) is retried or failed by the client.  librdkafka's
+        statistics do not count such message-level retries, so each is recorded as a retry.
+        Its other debug lines are dropped; warnings and errors go to stderr as before."""
+
+        def emit(self, record):
+            msg = record.getMessage()
+            if record.levelno > logging.DEBUG:
+                sys.stderr.write(f"{record.levelname}|{time.time():.3f}|{msg}\n")
+            elif "encountered error" in msg:
+                now = time.monotonic()
+                ev.emit("retry", t=now, producer=name, t_start=now, count=0,
+                        error=msg[msg.find("]: ") + 3:][:200])
+
+    rdk_log = logging.getLogger(f"chaos.librdkafka.{name}")
+    rdk_log.propagate = False
+    rdk_log.setLevel(logging.DEBUG)
+    rdk_log.addHandler(ProduceErrors(logging.DEBUG))
     conf = {
         "bootstrap.servers": cfg["bootstrap"],
         "client.id": name,
         "linger.ms": 5,
         "message.timeout.ms": 30000,
         "statistics.interval.ms": 500,
+        "debug": "msg",
+        "logger": rdk_log,
         "error_cb": on_error,
         "stats_cb": on_stats,
     }

@@ -3,21 +3,25 @@
 #
 #   scripts/chaos.sh [--quick|--long] [--seed N] [--keep-all] [SCENARIO...]
 #
-#   --quick      short scenarios, about 2 minutes in all (the default)
-#   --long       long scenarios with many more faults, plus "mixed" (20+ minutes)
+#   --quick      short scenarios, about 2.5 minutes in all (the default)
+#   --long       long scenarios with many more faults, plus "mixed", the disk and the cluster
+#                scenarios (30+ minutes)
 #   --seed N     seed of the fault schedules (default: random; always printed, so a run's
 #                schedule can be replayed)
 #   --keep-all   also keep the histories of passing scenarios
 #   SCENARIO     baseline, kill9-repeated, pause, rolling-restart, fsync-eio, disk-full, slow-disk,
-#                corrupt-segment, mixed; a+b combines the faults of a and b (e.g.
-#                kill9-repeated+pause). Default: see --list for what --quick and --long run
+#                corrupt-segment, mixed (one node); cluster-kill-leader, cluster-kill-follower,
+#                cluster-pause-leader, cluster-rolling-restart, cluster-kill-random (three nodes);
+#                a+b combines the faults of a and b (e.g. kill9-repeated+pause). Default: see
+#                --list for what --quick and --long run
 #   --list       list the scenarios
 #
 # Builds nothing: uses target/release/chronik-server (or $CHRONIK_BIN), copied per scenario so a
-# rebuild during the run does not matter. Each scenario starts from an empty data dir and free
-# loopback ports. Prints a table (scenario | result | workload counts | anomalies with counts);
-# the JSON history (with the checker's report) and the logs of every scenario that did not pass go
-# to target/chaos/. Re-check a saved history with:
+# rebuild during the run does not matter. Each scenario starts from empty data dirs and free
+# loopback ports (a cluster scenario: three nodes with Raft ports and peers). Prints a table
+# (scenario | result | workload counts | anomalies with counts); the JSON history (with the
+# checker's report) and the logs of every scenario that did not pass go to target/chaos/.
+# Re-check a saved history with:
 #   .venv/bin/python -m chaos.run --check target/chaos/<file>.json
 # Exit status: 0 if every scenario passed, non-zero otherwise.
 set -euo pipefail
@@ -26,7 +30,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 usage() {
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ARGS=()

@@ -966,3 +966,50 @@ def test_report_counts_and_json():
 def test_every_kind_is_documented():
     for kind in checker.KINDS:
         assert kind in checker.__doc__ or kind.removesuffix("-allowed") in checker.__doc__
+
+
+# ---------------------------------------------------------------------------------------------
+# replicas (cluster scenarios)
+# ---------------------------------------------------------------------------------------------
+
+def replicated_history() -> History:
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 1), ("c", 0, 2)])
+    drain(h, {0: ["a", "b", "c"]})
+    return h
+
+
+def test_replicas_identical_to_what_was_served_pass():
+    h = replicated_history()
+    for node in (1, 2, 3):
+        # a record beyond the high watermark (not committed) is not compared
+        h.replica(node, 0, [(0, "a"), (1, "b"), (2, "c")] + ([(3, "x")] if node == 2 else []))
+    r = checker.check(h)
+    assert r.ok, r.summary()
+    assert r.stats["replicas_compared"] == 3
+
+
+def test_replica_holding_another_value_below_the_high_watermark_fails():
+    h = replicated_history()
+    h.replica(1, 0, [(0, "a"), (1, "b"), (2, "c")])
+    h.replica(2, 0, [(0, "a"), (1, "zz"), (2, "c")])
+    r = checker.check(h)
+    assert r.counts() == {"replica-diverged": 1}
+    assert r.of("replica-diverged")[0].data["node"] == 2
+    # the replica's value is no read: lost / inconsistent-offset are not affected
+    assert "inconsistent-offset" not in r.kinds()
+
+
+def test_replica_lacking_committed_offsets_fails_once_per_range():
+    h = replicated_history()
+    h.replica(1, 0, [(0, "a"), (1, "b"), (2, "c")])
+    h.replica(3, 0, [(1, "b")])
+    r = checker.check(h)
+    assert r.counts() == {"replica-diverged": 2}
+    assert sorted(a.data["missing"] for a in r.of("replica-diverged")) == [[0, 1], [2, 3]]
+
+
+def test_replica_batches_that_cannot_be_decoded_are_not_compared():
+    h = replicated_history()
+    h.replica(1, 0, [(0, "a")], opaque=[(1, 2)])
+    assert checker.check(h).ok
