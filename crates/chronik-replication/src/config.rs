@@ -14,6 +14,12 @@ pub const ELECTION_TIMEOUT_STEP_MS: u64 = 300;
 pub const ELECTION_TIMEOUT_JITTER_MS: u64 = 100;
 /// Most entries (record batches) in one AppendEntries request.
 pub const APPEND_ENTRIES_MAX: u64 = 64;
+/// Most record-batch bytes in one AppendEntries request of more than one entry. openraft gives
+/// an AppendEntries one heartbeat interval to be answered, and the follower writes and fsyncs
+/// the entries first: a request this size is written well within it on the disks measured in
+/// docs/benchmarks.md. A larger request is refused before it is sent, with a hint of how many
+/// entries fit, and openraft sends fewer.
+pub const APPEND_ENTRIES_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// The openraft configuration of this node's member of a Raft group, `rank` being this node's
 /// place in the group's replica set (0 = preferred leader).

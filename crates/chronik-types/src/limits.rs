@@ -50,8 +50,15 @@ pub const PEER_FRAME_BYTES_MAX: usize = 128 * 1024 * 1024;
 /// Requests queued to one peer before new ones fail at once (a slow peer cannot make the
 /// queue grow without bound).
 pub const PEER_QUEUE_REQUESTS_MAX: usize = 4096;
+/// Bytes of requests queued to one peer before new ones fail at once (the peer is then treated
+/// as unreachable and backed off from): with `PEER_QUEUE_REQUESTS_MAX`, a slow or stopped peer
+/// holds at most this much of the sender's memory. At least `PEER_FRAME_BYTES_MAX`.
+pub const PEER_QUEUE_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Requests from one peer connection handled at once.
 pub const PEER_IN_FLIGHT_REQUESTS_MAX: usize = 4096;
+/// Bytes of requests from one peer connection handled at once; beyond it the connection is not
+/// read (TCP pushes back on the sender). At least `PEER_FRAME_BYTES_MAX`.
+pub const PEER_IN_FLIGHT_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// Reconnection backoff to an unreachable peer: first delay and cap.
 pub const PEER_BACKOFF_MIN_MS: u64 = 50;
 pub const PEER_BACKOFF_MAX_MS: u64 = 2_000;

@@ -5,14 +5,15 @@
 use super::wire::{self, PeerRequest, PeerResponse, WireError};
 use crate::types::NodeId;
 use chronik_types::limits::{
-    PEER_BACKOFF_MAX_MS, PEER_BACKOFF_MIN_MS, PEER_CONNECT_TIMEOUT_MS, PEER_QUEUE_REQUESTS_MAX,
+    PEER_BACKOFF_MAX_MS, PEER_BACKOFF_MIN_MS, PEER_CONNECT_TIMEOUT_MS, PEER_QUEUE_BYTES_MAX,
+    PEER_QUEUE_REQUESTS_MAX,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,10 +27,13 @@ pub enum CallError {
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>>;
+/// A frame on its way to the peer, holding its share of the queue's byte budget.
+type Queued = (Vec<u8>, OwnedSemaphorePermit);
 
 #[derive(Debug)]
 struct Conn {
-    tx: mpsc::Sender<Vec<u8>>,
+    tx: mpsc::Sender<Queued>,
+    queued_bytes: Arc<Semaphore>,
     pending: Pending,
     alive: Arc<AtomicBool>,
 }
@@ -48,6 +52,18 @@ pub struct PeerClient {
     conn: tokio::sync::Mutex<Option<Conn>>,
     backoff: Mutex<Backoff>,
     next_id: AtomicU64,
+}
+
+/// Removes a call's entry from the pending map when the call ends.
+struct ForgetOnDrop {
+    pending: Pending,
+    id: u64,
+}
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        lock(&self.pending).remove(&self.id);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,11 +97,22 @@ impl PeerClient {
     ) -> Result<PeerResponse, CallError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = wire::encode(id, req).map_err(|e| CallError::TooLarge(self.target, e))?;
-        let (tx, pending) = self.connection().await?;
+        let (tx, queued_bytes, pending) = self.connection().await?;
+        let bytes = frame.len().clamp(1, PEER_QUEUE_BYTES_MAX);
+        let Ok(budget) =
+            queued_bytes.try_acquire_many_owned(u32::try_from(bytes).unwrap_or(u32::MAX))
+        else {
+            return Err(CallError::Unreachable(
+                self.target,
+                "send queue full (bytes)".into(),
+            ));
+        };
         let (done, answer) = oneshot::channel();
         lock(&pending).insert(id, done);
-        if let Err(e) = tx.try_send(frame) {
-            lock(&pending).remove(&id);
+        // Forgets the call when it ends in any way, also when the caller drops it (openraft
+        // wraps every RPC in its own deadline), so unanswered calls do not pile up.
+        let _forget = ForgetOnDrop { pending, id };
+        if let Err(e) = tx.try_send((frame, budget)) {
             return Err(CallError::Unreachable(
                 self.target,
                 format!("send queue: {e}"),
@@ -98,18 +125,21 @@ impl PeerClient {
                 self.target,
                 "connection lost".into(),
             )),
-            Err(_) => {
-                lock(&pending).remove(&id);
-                Err(CallError::Timeout(self.target, timeout))
-            }
+            Err(_) => Err(CallError::Timeout(self.target, timeout)),
         }
     }
 
     /// The live connection, connecting if there is none and the backoff allows.
-    async fn connection(&self) -> Result<(mpsc::Sender<Vec<u8>>, Pending), CallError> {
+    async fn connection(
+        &self,
+    ) -> Result<(mpsc::Sender<Queued>, Arc<Semaphore>, Pending), CallError> {
         let mut conn = self.conn.lock().await;
         if let Some(c) = conn.as_ref().filter(|c| c.alive.load(Ordering::Acquire)) {
-            return Ok((c.tx.clone(), Arc::clone(&c.pending)));
+            return Ok((
+                c.tx.clone(),
+                Arc::clone(&c.queued_bytes),
+                Arc::clone(&c.pending),
+            ));
         }
         *conn = None;
         if let Some(at) = lock(&self.backoff).retry_at {
@@ -123,7 +153,11 @@ impl PeerClient {
                     delay: Duration::from_millis(PEER_BACKOFF_MIN_MS),
                     retry_at: None,
                 };
-                let out = (c.tx.clone(), Arc::clone(&c.pending));
+                let out = (
+                    c.tx.clone(),
+                    Arc::clone(&c.queued_bytes),
+                    Arc::clone(&c.pending),
+                );
                 *conn = Some(c);
                 Ok(out)
             }
@@ -160,13 +194,16 @@ impl PeerClient {
             }
             other => return Err(format!("unexpected answer to hello: {other:?}")),
         }
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(PEER_QUEUE_REQUESTS_MAX);
+        let (tx, mut rx) = mpsc::channel::<Queued>(PEER_QUEUE_REQUESTS_MAX);
+        let queued_bytes = Arc::new(Semaphore::new(PEER_QUEUE_BYTES_MAX));
         let pending: Pending = Arc::default();
         let alive = Arc::new(AtomicBool::new(true));
         let writer_alive = Arc::clone(&alive);
         tokio::spawn(async move {
-            while let Some(frame) = rx.recv().await {
-                if wire::write_frame(&mut wr, &frame).await.is_err() {
+            while let Some((frame, budget)) = rx.recv().await {
+                let written = wire::write_frame(&mut wr, &frame).await;
+                drop(budget);
+                if written.is_err() {
                     break;
                 }
             }
@@ -192,6 +229,11 @@ impl PeerClient {
             reader_alive.store(false, Ordering::Release);
             lock(&reader_pending).clear(); // waiting calls see "connection lost"
         });
-        Ok(Conn { tx, pending, alive })
+        Ok(Conn {
+            tx,
+            queued_bytes,
+            pending,
+            alive,
+        })
     }
 }

@@ -3,6 +3,7 @@
 
 use super::client::{CallError, PeerClient};
 use super::wire::{GroupId, PeerRequest, PeerResponse};
+use crate::config::APPEND_ENTRIES_BYTES_MAX;
 use crate::types::{ChronikRaft, NodeId};
 use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
@@ -13,7 +14,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::EmptyNode;
+use openraft::{EmptyNode, Entry, EntryPayload};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -91,6 +92,11 @@ impl GroupLink {
                     PayloadTooLarge::new_entries_hint(hint),
                 ))
             }
+            // A slow answer is not an unreachable peer: openraft pauses replication to an
+            // unreachable peer for 500 ms, but retries after a network error at once. Under
+            // load an AppendEntries that waits for the follower's fsync can outlast the
+            // heartbeat-long deadline; reporting it as unreachable stalled the partition.
+            Err(e @ CallError::Timeout(..)) => Err(RPCError::Network(NetworkError::new(&e))),
             Err(e) => Err(RPCError::Unreachable(Unreachable::new(&e))),
         }
     }
@@ -106,12 +112,31 @@ impl GroupLink {
     }
 }
 
+/// How many of `entries` (at least one) fit in `APPEND_ENTRIES_BYTES_MAX`, when not all do.
+fn entries_that_fit(entries: &[Entry<ChronikRaft>]) -> Option<u64> {
+    let mut bytes = 0usize;
+    for (i, e) in entries.iter().enumerate() {
+        if let EntryPayload::Normal(batch) = &e.payload {
+            bytes = bytes.saturating_add(batch.0.len());
+        }
+        if bytes > APPEND_ENTRIES_BYTES_MAX {
+            return (entries.len() > 1).then_some((i as u64).max(1));
+        }
+    }
+    None
+}
+
 impl RaftNetwork<ChronikRaft> for GroupLink {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<ChronikRaft>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        if let Some(fit) = entries_that_fit(&rpc.entries) {
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint(fit),
+            ));
+        }
         match self
             .call(PeerRequest::AppendEntries(self.group.clone(), rpc), &option)
             .await?
@@ -167,5 +192,43 @@ impl RaftNetworkFactory<ChronikRaft> for GroupNetwork {
             target,
             client: self.peers.get(target).cloned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::RecordBatch;
+    use bytes::Bytes;
+    use openraft::{CommittedLeaderId, LogId};
+
+    fn batch(index: u64, bytes: usize) -> Entry<ChronikRaft> {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(RecordBatch(Bytes::from(vec![0u8; bytes]))),
+        }
+    }
+
+    #[test]
+    fn entries_within_the_byte_limit_are_sent_whole() {
+        let mib = 1024 * 1024;
+        let entries: Vec<_> = (1..=4).map(|i| batch(i, mib)).collect();
+        assert_eq!(entries_that_fit(&entries), None);
+        assert_eq!(entries_that_fit(&[]), None);
+    }
+
+    #[test]
+    fn too_many_bytes_give_a_hint_of_the_entries_that_fit() {
+        let mib = 1024 * 1024;
+        let entries: Vec<_> = (1..=8).map(|i| batch(i, mib)).collect();
+        assert_eq!(entries_that_fit(&entries), Some(4));
+    }
+
+    #[test]
+    fn one_oversized_entry_goes_alone() {
+        let big = APPEND_ENTRIES_BYTES_MAX + 1;
+        assert_eq!(entries_that_fit(&[batch(1, big)]), None);
+        assert_eq!(entries_that_fit(&[batch(1, big), batch(2, 10)]), Some(1));
+        assert_eq!(entries_that_fit(&[batch(1, 10), batch(2, big)]), Some(1));
     }
 }

@@ -3,7 +3,9 @@
 
 use super::wire::{self, PeerRequest, PeerResponse};
 use crate::types::NodeId;
-use chronik_types::limits::{PEER_IN_FLIGHT_REQUESTS_MAX, PEER_QUEUE_REQUESTS_MAX};
+use chronik_types::limits::{
+    PEER_IN_FLIGHT_BYTES_MAX, PEER_IN_FLIGHT_REQUESTS_MAX, PEER_QUEUE_REQUESTS_MAX,
+};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
@@ -56,12 +58,20 @@ async fn connection<H: PeerHandler>(
         }
     });
     let in_flight = Arc::new(Semaphore::new(PEER_IN_FLIGHT_REQUESTS_MAX));
+    let in_flight_bytes = Arc::new(Semaphore::new(PEER_IN_FLIGHT_BYTES_MAX));
     let result = loop {
         let (id, body) = match wire::read_frame(&mut rd).await {
             Ok(f) => f,
             Err(e) => break Err(e),
         };
         let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+            break Ok(());
+        };
+        let bytes = body.len().clamp(1, PEER_IN_FLIGHT_BYTES_MAX);
+        let Ok(bytes_permit) = Arc::clone(&in_flight_bytes)
+            .acquire_many_owned(u32::try_from(bytes).unwrap_or(u32::MAX))
+            .await
+        else {
             break Ok(());
         };
         let handler = Arc::clone(&handler);
@@ -78,6 +88,7 @@ async fn connection<H: PeerHandler>(
                 Err(e) => tracing::warn!(error = %e, "peer response could not be encoded"),
             }
             drop(permit);
+            drop(bytes_permit);
         });
     };
     drop(tx);
