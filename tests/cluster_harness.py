@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import re
 import signal
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from harness import READY_TIMEOUT_S, Server, free_ports, wait_until
+from harness import READY_TIMEOUT_S, Server, free_ports, http_get, wait_until
 from kafka_wire import assert_serving
 
 # How long a partition's replicas may take to agree on a (new) leader. Generous: elections
@@ -26,12 +27,13 @@ LEADER_TIMEOUT_S = 60.0
 
 
 class Cluster:
-    def __init__(self, server_factory, size: int = 3, prefix: str = "node"):
+    def __init__(self, server_factory, size: int = 3, prefix: str = "node",
+                 extra_args: list[str] | None = None):
         self.ids = list(range(1, size + 1))
         self.raft_ports = dict(zip(self.ids, free_ports(size)))
         self.nodes: dict[int, Server] = {}
         for i in self.ids:
-            args = ["--raft-addr", self.raft_addr(i)]
+            args = ["--raft-addr", self.raft_addr(i)] + list(extra_args or [])
             for j in self.ids:
                 if j != i:
                     args += ["--peer", f"{j}={self.raft_addr(j)}"]
@@ -133,6 +135,14 @@ class Cluster:
                               message=f"an agreed leader of {topic}[{partition}]")
         except TimeoutError as e:
             raise TimeoutError(f"{e}; last views (node -> leader): {agreed.last}") from None
+
+    def replica_sets(self, topic: str) -> dict[int, list[int]]:
+        """{partition: replica set, preferred leader first}, from a running node's /cluster."""
+        node = self.nodes[self.running()[0]]
+        status, body = http_get(node.url("/cluster"))
+        assert status == 200, f"GET /cluster: {status} {body}"
+        return {p["partition"]: p["replicas"] for p in json.loads(body)["partitions"]
+                if p["topic"] == topic}
 
     # -- data on disk ----------------------------------------------------------
     def partition_dir(self, node_id: int, topic: str, partition: int) -> Path:

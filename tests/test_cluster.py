@@ -10,6 +10,7 @@ Covered:
   3. kill -9 of a follower, produce while it is down, restart: once it has caught up, the
      partition's segment files are byte-identical on all three nodes;
   4. rolling restart (SIGTERM, restart, ready, next) under continuous produce and consume;
+     afterwards every partition is led by its preferred replica again (leader rebalancing);
   5. a leader whose followers are frozen (SIGSTOP) acknowledges no acks=all write;
   6. concurrent FindCoordinator requests while __consumer_offsets is created are all answered
      (they once hung a node);
@@ -471,10 +472,14 @@ def test_follower_kill9_rejoins_and_catches_up_to_byte_identical_segments(cluste
 
 
 @pytest.mark.timeout(180)
-def test_rolling_restart_under_produce_and_consume_loses_nothing(cluster, topic_name):
+def test_rolling_restart_under_produce_and_consume_loses_nothing(server_factory, topic_name):
     partitions = 3  # leaders spread over the nodes: every restart moves some leader
-    c = cluster.start()
+    # Look for partitions away from their preferred leader every second (Kafka: 300 s).
+    c = Cluster(server_factory, size=3,
+                extra_args=["--leader-imbalance-check-interval-seconds", "1"]).start()
     c.create_topic(topic_name, partitions)
+    preferred = {p: replicas[0] for p, replicas in c.replica_sets(topic_name).items()}
+    assert sorted(preferred.values()) == c.ids, f"preferred leaders not spread: {preferred}"
     bootstrap = c.bootstrap()  # all three; addresses survive restarts
 
     prod = ContinuousProducer(bootstrap, topic_name, partitions, "roll",
@@ -507,6 +512,16 @@ def test_rolling_restart_under_produce_and_consume_loses_nothing(cluster, topic_
                 before = (prod.acked_per_partition(), cons.per_partition())
                 c[i].start()
                 progressed(f"progress after node {i} restarted", *before)
+            # The last restart left the partitions of node 3 with other leaders; each goes
+            # back to its preferred replica once that is in sync, under the running load.
+            t0 = time.monotonic()
+            for p in range(partitions):
+                c.wait_leader(topic_name, p, exclude=tuple(i for i in c.ids if i != preferred[p]),
+                              timeout=PROGRESS_TIMEOUT_S)
+            print(f"\nleaders back on their preferred replicas {preferred} "
+                  f"{time.monotonic() - t0:.1f} s after the last restart was ready")
+            before = (prod.acked_per_partition(), cons.per_partition())
+            progressed("progress after leadership went back to the preferred replicas", *before)
         finally:
             prod.stop()
         acked = prod.acked_values()

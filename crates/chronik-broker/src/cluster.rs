@@ -15,10 +15,12 @@ use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FI
 use chronik_storage::config::LogConfig;
 use chronik_storage::topic_store::TopicRecord;
 use chronik_storage::{PartitionLog, StorageError};
+use chronik_types::limits::LEADER_HANDOVER_PEER_ANSWERED_WITHIN_MS;
 use chronik_types::TopicPartition;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The file in a partition directory naming the topic id the data belongs to, so a topic
 /// deleted and created again under the same name never reuses old data.
@@ -414,6 +416,46 @@ impl Broker {
             "brokers": brokers,
             "partitions": partitions,
         }))
+    }
+
+    /// Preferred-leader rebalancing over every partition this node hosts: ends hand-overs that
+    /// are over and, when `may_start` (Kafka's `leader.imbalance.check.interval.seconds` has
+    /// passed and `auto.leader.rebalance.enable`), starts new ones. See `preferred_leader`.
+    pub fn check_preferred_leaders(&self, may_start: bool) {
+        let Some(node) = &self.cluster else {
+            return;
+        };
+        let now = now_ms();
+        for t in self.all_topics() {
+            for p in &t.partitions {
+                let replicas = node
+                    .with_image(|i| {
+                        i.replicas(&t.record.name, p.tp.partition)
+                            .map(<[u64]>::to_vec)
+                    })
+                    .unwrap_or_default();
+                let answering = |peer: u64| {
+                    node.peer_answered_within(
+                        peer,
+                        Duration::from_millis(LEADER_HANDOVER_PEER_ANSWERED_WITHIN_MS),
+                    )
+                };
+                let Some(to) =
+                    p.check_preferred_leader(node.node_id, &replicas, answering, now, may_start)
+                else {
+                    continue;
+                };
+                let node = Arc::clone(node);
+                let group = GroupId::new(t.record.name.clone(), p.tp.partition);
+                let delay = chronik_replication::config::handover_elect_delay(replicas.len());
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Err(e) = node.ask_to_elect(to, group.clone()).await {
+                        tracing::warn!(%group, to, error = %e, "asking the preferred replica to campaign failed");
+                    }
+                });
+            }
+        }
     }
 
     /// Samples every led partition's in-sync replicas and sets the per-node Raft gauges of

@@ -27,6 +27,10 @@ pub struct BrokerConfig {
     pub group_max_session_timeout_ms: i32,
     /// `offsets.retention.minutes`.
     pub offsets_retention_minutes: i64,
+    /// `auto.leader.rebalance.enable`: hand partitions back to their preferred leaders.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`, in ms.
+    pub leader_imbalance_check_interval_ms: u64,
     /// The file layer under partition logs (the fault-injecting one in tests).
     pub fs: Arc<dyn FileSystem>,
 }
@@ -51,6 +55,8 @@ impl BrokerConfig {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             offsets_retention_minutes: 7 * 24 * 60,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_ms: 300_000,
             fs: chronik_storage::fs::real(),
         }
     }
@@ -83,6 +89,10 @@ impl BrokerConfig {
                 self.auto_create_topics_enable.to_string(),
             ),
             (
+                "auto.leader.rebalance.enable",
+                self.auto_leader_rebalance_enable.to_string(),
+            ),
+            (
                 "default.replication.factor",
                 self.default_replication_factor.to_string(),
             ),
@@ -98,6 +108,10 @@ impl BrokerConfig {
             (
                 "group.min.session.timeout.ms",
                 self.group_min_session_timeout_ms.to_string(),
+            ),
+            (
+                "leader.imbalance.check.interval.seconds",
+                (self.leader_imbalance_check_interval_ms / 1000).to_string(),
             ),
             ("log.dirs", self.data_dir.display().to_string()),
             (

@@ -25,6 +25,7 @@ pub mod groups;
 pub mod handlers;
 pub mod isr;
 pub mod partition;
+pub mod preferred_leader;
 pub mod producer_ids;
 pub mod topics;
 

@@ -2,6 +2,7 @@
 //! the Raft group of its replica on this node.
 
 use crate::isr::IsrTracker;
+use crate::preferred_leader::{Action, PreferredLeader, ReplicaView};
 use chronik_replication::proposer::Proposer;
 use chronik_replication::types::Raft;
 use chronik_replication::SharedLog;
@@ -30,6 +31,8 @@ pub struct Partition {
     proposer: Option<Proposer>,
     /// Which replicas are in sync while this node leads (cluster mode).
     isr: Mutex<IsrTracker>,
+    /// Hand-over of the leadership to the preferred replica (cluster mode).
+    preferred: Mutex<PreferredLeader>,
 }
 
 impl std::fmt::Debug for Partition {
@@ -49,6 +52,7 @@ impl Partition {
             raft: None,
             proposer: None,
             isr: Mutex::default(),
+            preferred: Mutex::default(),
         }
     }
 
@@ -61,6 +65,7 @@ impl Partition {
             proposer: Some(Proposer::start(raft.clone())),
             raft: Some(raft),
             isr: Mutex::default(),
+            preferred: Mutex::default(),
         }
     }
 
@@ -130,6 +135,89 @@ impl Partition {
     /// Whether Kafka clients may produce to and fetch from this replica.
     pub fn serves_clients(&self) -> bool {
         matches!(self.role(), Role::Local | Role::Leader { .. })
+    }
+
+    /// Whether this replica takes writes (produce, group records): it serves clients and is
+    /// not handing its leadership over to the preferred replica.
+    pub fn accepts_writes(&self) -> bool {
+        self.serves_clients() && !self.handing_over()
+    }
+
+    fn handing_over(&self) -> bool {
+        self.preferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .handing_over()
+    }
+
+    /// Preferred-leader rebalancing (cluster mode, periodically): ends a hand-over that is
+    /// over, and when `may_start`, starts one if this node leads and the preferred replica is
+    /// back in sync. See `preferred_leader`.
+    /// `answering`: whether a peer answered this node recently. Returns the preferred replica
+    /// when a hand-over starts: the caller asks it to campaign once the followers' leader
+    /// leases have run out.
+    pub fn check_preferred_leader(
+        &self,
+        me: u64,
+        replicas: &[u64],
+        answering: impl Fn(u64) -> bool,
+        now_ms: i64,
+        may_start: bool,
+    ) -> Option<u64> {
+        let raft = self.raft.as_ref()?;
+        let preferred = replicas.first().copied();
+        let preferred_lag_entries = preferred.and_then(|id| {
+            let m = raft.metrics();
+            let m = m.borrow();
+            let last = m.last_log_index.unwrap_or(0);
+            let matched = m.replication.as_ref()?.get(&id)?.as_ref()?.index;
+            Some(last.saturating_sub(matched))
+        });
+        let leading_term = match self.role() {
+            Role::Leader { epoch } => u64::try_from(epoch).ok(),
+            _ => None,
+        };
+        let in_sync = if leading_term.is_some() {
+            self.in_sync_replicas(me, replicas, now_ms)
+        } else {
+            Vec::new()
+        };
+        let view = ReplicaView {
+            me,
+            leading_term,
+            replicas,
+            in_sync: &in_sync,
+            preferred_answering: preferred.is_some_and(answering),
+            preferred_lag_entries,
+        };
+        let action = self
+            .preferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .check(view, now_ms, may_start);
+        match action {
+            Action::Nothing => None,
+            Action::StartHandover { to } => {
+                tracing::info!(partition = %self.tp, to, ?replicas, term = ?leading_term,
+                    lag = ?view.preferred_lag_entries, "handing leadership to the preferred replica");
+                raft.runtime_config().heartbeat(false);
+                Some(to)
+            }
+            Action::EndHandover { moved } => {
+                raft.runtime_config().heartbeat(true);
+                if moved {
+                    let (leader, term) = {
+                        let m = raft.metrics();
+                        let m = m.borrow();
+                        (m.current_leader, m.current_term)
+                    };
+                    tracing::info!(partition = %self.tp, ?leader, term, "leadership handed over");
+                } else {
+                    tracing::warn!(partition = %self.tp, "preferred replica was not elected; leading on");
+                }
+                None
+            }
+        }
     }
 
     /// Runs `f` with the log locked. Critical sections are short: page-cache writes and header

@@ -21,6 +21,26 @@ pub const APPEND_ENTRIES_MAX: u64 = 64;
 /// entries fit, and openraft sends fewer.
 pub const APPEND_ENTRIES_BYTES_MAX: usize = 4 * 1024 * 1024;
 
+/// A follower refuses to vote while its leader lease (its own longest election timeout) runs
+/// after the last message from its leader.
+fn leader_lease_ms(rank: u64) -> u64 {
+    ELECTION_TIMEOUT_MIN_MS + rank.min(8) * ELECTION_TIMEOUT_STEP_MS + ELECTION_TIMEOUT_JITTER_MS
+}
+
+/// How long a leader handing its leadership over waits, after its last heartbeat, before it
+/// asks the preferred replica to campaign (`PeerRequest::ElectNow`): until every other
+/// follower's leader lease has run out, so they vote for it. In a group of 3 or 4 that is
+/// before any follower other than the preferred one campaigns by itself (at lease plus
+/// election timeout, 1.7 s at the earliest for rank 1).
+///
+/// The preferred replica does not simply time out first: openraft 0.9 adds 2 × its election
+/// timeout to a replica that once saw a longer log when it campaigned (as after a restart)
+/// until it campaigns again, and then the others' timers fire first.
+pub fn handover_elect_delay(replicas: usize) -> std::time::Duration {
+    let highest_rank = replicas.saturating_sub(1) as u64;
+    std::time::Duration::from_millis(leader_lease_ms(highest_rank) + HEARTBEAT_INTERVAL_MS)
+}
+
 /// The openraft configuration of this node's member of a Raft group, `rank` being this node's
 /// place in the group's replica set (0 = preferred leader).
 ///
@@ -36,7 +56,7 @@ pub fn partition_raft_config(name: &str, rank: u64) -> Result<Config, Box<openra
         cluster_name: name.to_string(),
         heartbeat_interval: HEARTBEAT_INTERVAL_MS,
         election_timeout_min,
-        election_timeout_max: election_timeout_min + ELECTION_TIMEOUT_JITTER_MS,
+        election_timeout_max: leader_lease_ms(rank),
         max_payload_entries: APPEND_ENTRIES_MAX,
         snapshot_policy: SnapshotPolicy::Never,
         ..Default::default()

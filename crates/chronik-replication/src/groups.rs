@@ -70,6 +70,13 @@ impl PeerHandler for RaftGroups {
                 Some(raft) => PeerResponse::InstallSnapshot(raft.install_snapshot(r).await),
                 None => PeerResponse::UnknownGroup,
             },
+            PeerRequest::ElectNow(g) => match self.get(&g) {
+                Some(raft) => match raft.trigger().elect().await {
+                    Ok(()) => PeerResponse::Electing,
+                    Err(e) => PeerResponse::BadRequest(e.to_string()),
+                },
+                None => PeerResponse::UnknownGroup,
+            },
             PeerRequest::ControllerWrite(record) => {
                 match self.get(&GroupId::new(CONTROLLER_TOPIC, 0)) {
                     Some(raft) => {

@@ -173,6 +173,14 @@ impl ReplicationNode {
         Ok(node)
     }
 
+    /// Whether peer `node` answered a request of this node within `within` (false for this
+    /// node itself and for unknown nodes).
+    pub fn peer_answered_within(&self, node: NodeId, within: std::time::Duration) -> bool {
+        self.peers
+            .get(node)
+            .is_some_and(|p| p.answered_within(within))
+    }
+
     pub fn voters(&self) -> &BTreeSet<NodeId> {
         &self.voters
     }
@@ -238,6 +246,28 @@ impl ReplicationNode {
             Ok(PeerResponse::ControllerWrite(r)) => r,
             Ok(other) => Err(ControllerWriteError::Failed(format!("{other:?}"))),
             Err(e) => Err(ControllerWriteError::Failed(e.to_string())),
+        }
+    }
+
+    /// Asks replica `target` of `group` to campaign now (the last step of a leadership
+    /// hand-over; see `config::handover_elect_delay`).
+    pub async fn ask_to_elect(&self, target: NodeId, group: GroupId) -> Result<(), NodeError> {
+        let client = self
+            .peers
+            .get(target)
+            .ok_or_else(|| NodeError::Raft(format!("no peer {target}")))?;
+        match client
+            .call(
+                &PeerRequest::ElectNow(group),
+                Duration::from_millis(crate::config::HEARTBEAT_INTERVAL_MS * 5),
+            )
+            .await
+        {
+            Ok(PeerResponse::Electing) => Ok(()),
+            Ok(other) => Err(NodeError::Raft(format!(
+                "node {target} did not campaign: {other:?}"
+            ))),
+            Err(e) => Err(NodeError::Raft(e.to_string())),
         }
     }
 

@@ -47,6 +47,14 @@ pub struct Cli {
     /// group.initial.rebalance.delay.ms). [default: 3000]
     #[arg(long, env = "CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     pub group_initial_rebalance_delay_ms: Option<i32>,
+    /// Hand partitions back to their preferred leaders once these are in sync again (Kafka's
+    /// auto.leader.rebalance.enable). [default: true]
+    #[arg(long, env = "CHRONIK_AUTO_LEADER_REBALANCE_ENABLE")]
+    pub auto_leader_rebalance_enable: Option<bool>,
+    /// How often to look for partitions not led by their preferred leader (Kafka's
+    /// leader.imbalance.check.interval.seconds). [default: 300]
+    #[arg(long, env = "CHRONIK_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
+    pub leader_imbalance_check_interval_seconds: Option<u64>,
     /// TEST ONLY: put partition logs on a fault-injecting file layer controlled by
     /// `PUT /test/faults?fail_syncs=..&disk_full=..&torn_write_bytes=..&sync_delay_ms=..` on the
     /// HTTP address. Never enable in production. [default: false]
@@ -85,6 +93,8 @@ pub struct FileConfig {
     pub num_partitions: Option<i32>,
     pub auto_create_topics_enable: Option<bool>,
     pub group_initial_rebalance_delay_ms: Option<i32>,
+    pub auto_leader_rebalance_enable: Option<bool>,
+    pub leader_imbalance_check_interval_seconds: Option<u64>,
     pub test_fault_injection: Option<bool>,
 }
 
@@ -102,6 +112,8 @@ pub struct Config {
     pub num_partitions: i32,
     pub auto_create_topics_enable: bool,
     pub group_initial_rebalance_delay_ms: i32,
+    pub auto_leader_rebalance_enable: bool,
+    pub leader_imbalance_check_interval_seconds: u64,
     pub test_fault_injection: bool,
 }
 
@@ -216,7 +228,19 @@ impl Config {
         if group_initial_rebalance_delay_ms < 0 {
             bail!("invalid group-initial-rebalance-delay-ms {group_initial_rebalance_delay_ms}: must be 0 or more");
         }
+        let leader_imbalance_check_interval_seconds = cli
+            .leader_imbalance_check_interval_seconds
+            .or(file.leader_imbalance_check_interval_seconds)
+            .unwrap_or(300);
+        if leader_imbalance_check_interval_seconds == 0 {
+            bail!("invalid leader-imbalance-check-interval-seconds 0: must be 1 or more");
+        }
         Ok(Self {
+            auto_leader_rebalance_enable: cli
+                .auto_leader_rebalance_enable
+                .or(file.auto_leader_rebalance_enable)
+                .unwrap_or(true),
+            leader_imbalance_check_interval_seconds,
             test_fault_injection: cli
                 .test_fault_injection
                 .or(file.test_fault_injection)

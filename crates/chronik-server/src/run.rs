@@ -90,6 +90,10 @@ async fn serve(config: Config) -> Result<()> {
     broker_config.num_partitions = config.num_partitions;
     broker_config.auto_create_topics_enable = config.auto_create_topics_enable;
     broker_config.group_initial_rebalance_delay_ms = config.group_initial_rebalance_delay_ms;
+    broker_config.auto_leader_rebalance_enable = config.auto_leader_rebalance_enable;
+    broker_config.leader_imbalance_check_interval_ms = config
+        .leader_imbalance_check_interval_seconds
+        .saturating_mul(1000);
     if let Some(faults) = &faults {
         broker_config.fs = Arc::new(faults.clone());
     }
@@ -176,10 +180,20 @@ async fn upkeep(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut retention = tokio::time::interval(Duration::from_millis(RETENTION_CHECK_INTERVAL_MS));
     let mut compaction = tokio::time::interval(Duration::from_millis(COMPACTION_CHECK_INTERVAL_MS));
     let mut raft_metrics = tokio::time::interval(Duration::from_millis(RAFT_METRICS_INTERVAL_MS));
+    let mut imbalance_check = tokio::time::interval(Duration::from_millis(
+        broker.config.leader_imbalance_check_interval_ms.max(1),
+    ));
+    imbalance_check.tick().await; // the first check one interval after start, as in Kafka
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            _ = raft_metrics.tick() => broker.record_raft_metrics(),
+            _ = raft_metrics.tick() => {
+                broker.record_raft_metrics();
+                broker.check_preferred_leaders(false);
+            }
+            _ = imbalance_check.tick() => {
+                broker.check_preferred_leaders(broker.config.auto_leader_rebalance_enable);
+            }
             _ = checkpoint.tick() => {
                 let b = Arc::clone(&broker);
                 if let Ok(Err(e)) = tokio::task::spawn_blocking(move || b.write_checkpoints()).await {

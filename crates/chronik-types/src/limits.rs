@@ -67,3 +67,14 @@ pub const PEER_CONNECT_TIMEOUT_MS: u64 = 1_000;
 /// Kafka's `replica.lag.time.max.ms`: a follower that has not caught up with its leader's log
 /// end for this long is no longer in sync.
 pub const REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;
+/// How long a leader handing its partition over to the preferred replica waits for the
+/// preferred replica's election before it gives up and leads on (about twice the longest
+/// time the preferred replica needs: its followers' leases, then its election timeout).
+pub const LEADER_HANDOVER_TIMEOUT_MS: i64 = 3_000;
+/// A leader hands over only to a preferred replica that answered this node within this long
+/// (it is up: a leader's heartbeats are answered every 100 ms) ...
+pub const LEADER_HANDOVER_PEER_ANSWERED_WITHIN_MS: u64 = 1_000;
+/// ... and is at most this many Raft entries behind the leader's log end.
+pub const LEADER_HANDOVER_LAG_ENTRIES_MAX: u64 = 256;
+/// After a hand-over that did not happen, how long before that partition is tried again.
+pub const LEADER_HANDOVER_RETRY_BACKOFF_MS: i64 = 30_000;

@@ -81,6 +81,8 @@ impl GroupService {
             return Some(error::COORDINATOR_NOT_AVAILABLE);
         };
         match partition.role() {
+            // Handing the offsets partition to its preferred replica: that node coordinates next.
+            Role::Leader { .. } if !partition.accepts_writes() => Some(error::NOT_COORDINATOR),
             Role::Leader { .. } if self.is_loaded(p) => None,
             Role::Leader { .. } => Some(error::COORDINATOR_LOAD_IN_PROGRESS),
             _ => Some(error::NOT_COORDINATOR),

@@ -90,7 +90,7 @@ fn propose(
     acks: i16,
     timeout: Duration,
 ) -> Outcome {
-    let Some(proposer) = p.proposer().filter(|_| p.serves_clients()) else {
+    let Some(proposer) = p.proposer().filter(|_| p.accepts_writes()) else {
         return Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None);
     };
     if acks == -1 {

@@ -52,6 +52,8 @@ pub struct PeerClient {
     conn: tokio::sync::Mutex<Option<Conn>>,
     backoff: Mutex<Backoff>,
     next_id: AtomicU64,
+    /// When the peer last answered a request (any request, any group).
+    last_answer: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Removes a call's entry from the pending map when the call ends.
@@ -82,7 +84,14 @@ impl PeerClient {
                 retry_at: None,
             }),
             next_id: AtomicU64::new(1),
+            last_answer: Arc::default(),
         }
+    }
+
+    /// Whether the peer answered a request within the last `within`: it is up and reachable
+    /// (a leader sends heartbeats every 100 ms, so a live peer answers all the time).
+    pub fn answered_within(&self, within: Duration) -> bool {
+        lock(&self.last_answer).is_some_and(|at| at.elapsed() <= within)
     }
 
     pub fn target(&self) -> NodeId {
@@ -210,12 +219,14 @@ impl PeerClient {
             writer_alive.store(false, Ordering::Release);
         });
         let reader_pending = Arc::clone(&pending);
+        let last_answer = Arc::clone(&self.last_answer);
         let reader_alive = Arc::clone(&alive);
         let target = self.target;
         tokio::spawn(async move {
             loop {
                 match wire::read_frame(&mut rd).await {
                     Ok((id, body)) => {
+                        *lock(&last_answer) = Some(Instant::now());
                         if let Some(done) = lock(&reader_pending).remove(&id) {
                             let _ = done.send(body);
                         }

@@ -51,6 +51,9 @@ pub enum PeerRequest {
     InstallSnapshot(GroupId, InstallSnapshotRequest<ChronikRaft>),
     /// Propose a metadata record to the controller (sent to its leader).
     ControllerWrite(crate::controller::MetadataRecord),
+    /// Campaign in this group now (sent by a leader handing its leadership over to the
+    /// receiver, once the other followers' leader leases have run out): Raft's TimeoutNow.
+    ElectNow(GroupId),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -69,6 +72,8 @@ pub enum PeerResponse {
     UnknownGroup,
     /// The receiver could not decode the request.
     BadRequest(String),
+    /// The receiver started an election (answer to `ElectNow`).
+    Electing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
