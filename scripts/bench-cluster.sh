@@ -21,8 +21,7 @@
 #      CLUSTER's own maximum (its latency at a load it can sustain).
 # (A fixed-rate phase that the broker cannot keep up with stops sending after 2 x S s.)
 # chronik-bench is not run on the cluster: it creates its topics with replication factor 1
-# (fixed in crates/chronik-bench), and a cluster serves only topics hosted on every node (a node's
-# Metadata lists only its own partitions), so chronik-bench never sees all partitions' leaders.
+# (fixed in crates/chronik-bench), which would measure unreplicated partitions.
 # Meanwhile bench/cluster_bench.py sample records each server's CPU (/proc) and /metrics once a
 # second (and /cluster of each node). Prints the tables and the cluster / single ratios; writes
 # everything to --out DIR (default target/bench/cluster-<UTC time>/: JSON reports, each phase's

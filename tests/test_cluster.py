@@ -14,7 +14,10 @@ Covered:
   5. a leader whose followers are frozen (SIGSTOP) acknowledges no acks=all write;
   6. concurrent FindCoordinator requests while __consumer_offsets is created are all answered
      (they once hung a node);
-  7. the coordinator of a consumer group is killed: a new member resumes at the committed offset.
+  7. the coordinator of a consumer group is killed: a new member resumes at the committed offset;
+  8. topics of replication factor 1 and 2 (fewer replicas than nodes): every node lists every
+     partition with its leader, clients bootstrapped at any node produce to all of them, and a
+     node without a replica answers NOT_LEADER_OR_FOLLOWER.
 
 One-shot reads use kafka-python without a group (group_id=None); the continuous consumer that
 must survive leader changes is confluent-kafka.
@@ -662,3 +665,80 @@ def test_group_coordinator_kill9_keeps_committed_offsets(cluster, topic_name):
         assert committed[0].offset == commit_at.offset
     finally:
         second.close()
+
+
+# ---------------------------------------------------------------------------
+# 8. topics with fewer replicas than nodes
+# ---------------------------------------------------------------------------
+
+
+def ck_partition_view(address: str, topic: str) -> dict[int, tuple[int, list[int], list[int], str]]:
+    """confluent-kafka, bootstrapped at this node only: {partition: (leader, replicas, isr,
+    error)} from this node's Metadata answer."""
+    admin = AdminClient({"bootstrap.servers": address, "socket.timeout.ms": 5000})
+    md = admin.list_topics(topic=topic, timeout=5)
+    t = md.topics[topic]
+    return {p.id: (p.leader, sorted(p.replicas), sorted(p.isrs), str(p.error))
+            for p in t.partitions.values()}
+
+
+@pytest.mark.timeout(180)
+def test_topics_with_fewer_replicas_than_nodes_are_served_by_every_node(cluster, topic_name):
+    """A topic of replication factor 1 or 2 on three nodes: each partition lives on one or two
+    of them, yet every node's Metadata lists every partition with its leader (a replica), and
+    clients bootstrapped at any node produce to and read from all partitions. A node without
+    a replica of a partition answers NOT_LEADER_OR_FOLLOWER to a produce for it."""
+    c = cluster.start()
+    partitions = 6
+    for rf in (1, 2):
+        topic = f"{topic_name}-rf{rf}"
+        c.create_topic(topic, partitions, replication_factor=rf)
+
+        def every_node_agrees():
+            views = {i: ck_partition_view(c[i].bootstrap, topic) for i in c.ids}
+            for view in views.values():
+                if sorted(view) != list(range(partitions)):
+                    return None
+                for leader, replicas, isr, error in view.values():
+                    if error != "None" or len(replicas) != rf or leader not in replicas:
+                        return None
+            return views if all(v == views[1] for v in views.values()) else None
+
+        views = wait_until(every_node_agrees, timeout=30, interval=0.2,
+                           message=f"every node to list all partitions of the RF {rf} topic")
+        hosts = {p: set(replicas) for p, (_, replicas, _, _) in views[1].items()}
+        assert any(len(h) < 3 for h in hosts.values()), hosts
+        for node in c.ids:
+            # Bootstrapped at one node only: the client must learn the other leaders from it.
+            msgs = make_messages(60, partitions, f"rf{rf}-via{node}")
+            ck_produce(c[node].bootstrap, topic, msgs, acks="all")
+        log = kp_read_all(c.bootstrap(), topic, partitions, expected_total=3 * 60)
+        values = sorted(v for recs in log.values() for (_, _, v) in recs)
+        assert len(values) == 180 and len(set(values)) == 180, f"read {len(values)} values"
+
+    # A produce sent to a node that holds no replica of the partition.
+    topic = f"{topic_name}-rf1"
+    view = ck_partition_view(c[1].bootstrap, topic)
+    p, (leader, replicas, _, _) = next((p, v) for p, v in sorted(view.items()) if 1 not in v[1])
+    assert produce_error_code(c[1].bootstrap, topic, p) == 6, "NOT_LEADER_OR_FOLLOWER expected"
+
+
+def produce_error_code(bootstrap: str, topic: str, partition: int) -> int:
+    """The error code of one acks=all Produce (v9) of one record to `partition`, sent to the
+    node at `bootstrap` on a raw connection."""
+    from kafka.protocol.producer import ProduceRequest, ProduceResponse
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                  producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                                  batch_size=1 << 20)
+    b.append(0, timestamp=int(time.time() * 1000), key=None, value=b"misdirected", headers=[])
+    data = ProduceRequest.TopicProduceData
+    req = ProduceRequest(transactional_id=None, acks=-1, timeout_ms=10000, topic_data=[
+        data(name=topic, partition_data=[
+            data.PartitionProduceData(index=partition, records=bytes(b.build()))])])
+    req.with_header(correlation_id=11, client_id="chronik-cluster-test")
+    with connect(bootstrap) as sock:
+        sock.sendall(req.encode(version=9, header=True, framed=True))
+        resp = ProduceResponse.decode(recv_frame(sock), version=9, header=True)
+    return resp.responses[0].partition_responses[0].error_code

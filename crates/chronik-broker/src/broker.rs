@@ -234,9 +234,16 @@ impl Broker {
     }
 
     pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, BrokerError> {
-        self.topic(topic)
-            .and_then(|t| t.partition(index).cloned())
-            .ok_or(BrokerError::UnknownTopicOrPartition)
+        let t = self
+            .topic(topic)
+            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+        match t.partition(index) {
+            Some(p) => Ok(Arc::clone(p)),
+            // A partition of the topic that another node hosts (cluster mode), as Kafka answers
+            // for a partition the broker has no replica of.
+            None if t.has_partition(index) => Err(BrokerError::NotLeaderOrFollower),
+            None => Err(BrokerError::UnknownTopicOrPartition),
+        }
     }
 
     fn lock_admin(&self) -> std::sync::MutexGuard<'_, ()> {

@@ -4,10 +4,11 @@
 
 use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
-use crate::partition::Partition;
+use crate::partition::{Partition, Role};
 use crate::topics::{partition_dir_name, Topic, CONSUMER_OFFSETS_TOPIC};
 use chronik_replication::controller::assignment;
 use chronik_replication::controller::{MetadataOutcome, MetadataRecord, RejectReason, TopicImage};
+use chronik_replication::leadership::Announcement;
 use chronik_replication::node::{NodeError, ReplicationNode};
 use chronik_replication::transport::GroupId;
 use chronik_replication::SharedLog;
@@ -145,10 +146,7 @@ impl Broker {
             },
         )?;
         expect_applied(name, outcome)?;
-        self.wait_reconciled(|b| {
-            b.topic(name)
-                .is_some_and(|t| t.partitions.len() >= usize::try_from(count).unwrap_or(0))
-        })
+        self.wait_reconciled(|b| b.topic(name).is_some_and(|t| t.record.partitions >= count))
     }
 
     pub(crate) fn set_topic_configs_in_cluster(
@@ -256,22 +254,27 @@ async fn reconcile(broker: &Arc<Broker>, node: &ReplicationNode) -> Result<(), B
         };
         let log_config = LogConfig::from_overrides(&image.record.configs);
         let unchanged = same_id
-            && partitions.len() == image.assignments.len()
-            && current
-                .as_ref()
-                .is_some_and(|t| t.record.configs == image.record.configs);
+            && current.as_ref().is_some_and(|t| {
+                t.record.configs == image.record.configs
+                    && usize::try_from(t.record.partitions).ok() == Some(image.assignments.len())
+            });
         if unchanged {
             continue;
         }
         for p in &partitions {
             p.with_log(|l| l.set_config(log_config.clone()));
         }
-        for (index, replicas) in image.assignments.iter().enumerate().skip(partitions.len()) {
+        // Partitions already open stay; new ones (a new topic, or CreatePartitions) are opened
+        // if this node holds one of their replicas.
+        let known = current
+            .as_ref()
+            .filter(|_| same_id)
+            .map_or(0, |t| usize::try_from(t.record.partitions).unwrap_or(0));
+        for (index, replicas) in image.assignments.iter().enumerate().skip(known) {
             let p = i32::try_from(index).unwrap_or(i32::MAX);
             let tp = TopicPartition::new(name.clone(), p);
             if !replicas.contains(&node.node_id) {
-                // Not hosted here: served by the brokers that hold it (not yet modelled).
-                tracing::warn!(partition = %tp, ?replicas, "partition not hosted on this node");
+                // Hosted by its replicas only; Metadata here reports the leader they announce.
                 continue;
             }
             let pdir = dir.join(partition_dir_name(name, p));
@@ -416,6 +419,52 @@ impl Broker {
             "brokers": brokers,
             "partitions": partitions,
         }))
+    }
+
+    /// Announces the partitions this node leads, with their leader epochs and in-sync
+    /// replicas, to every peer: nodes without a replica of a partition answer Metadata from
+    /// these announcements (called every second).
+    pub fn announce_leadership(&self) {
+        let Some(node) = &self.cluster else {
+            return;
+        };
+        let now = now_ms();
+        let mut announcements = Vec::new();
+        for t in self.all_topics() {
+            for p in &t.partitions {
+                let Role::Leader { epoch } = p.role() else {
+                    continue;
+                };
+                let replicas = node
+                    .with_image(|i| {
+                        i.replicas(&t.record.name, p.tp.partition)
+                            .map(<[u64]>::to_vec)
+                    })
+                    .unwrap_or_default();
+                announcements.push(Announcement {
+                    group: GroupId::new(t.record.name.clone(), p.tp.partition),
+                    term: u64::try_from(epoch).unwrap_or(0),
+                    isr: p.in_sync_replicas(node.node_id, &replicas, now),
+                });
+            }
+        }
+        node.announce_leadership(announcements);
+    }
+
+    /// The leader and leader epoch of partition `index` of `topic`: from its Raft group when
+    /// this node hosts it, else as its leader announced it (cluster mode).
+    pub fn partition_leader(&self, topic: &str, index: i32) -> Option<(u64, i32)> {
+        let node = self.cluster.as_ref()?;
+        match self.partition(topic, index) {
+            Ok(p) => match p.role() {
+                Role::Leader { epoch } => Some((node.node_id, epoch)),
+                Role::Follower { leader, epoch } => leader.map(|l| (l, epoch)),
+                Role::Local => Some((node.node_id, 0)),
+            },
+            Err(_) => node
+                .announced_leader(&GroupId::new(topic, index))
+                .map(|a| (a.leader, i32::try_from(a.term).unwrap_or(i32::MAX))),
+        }
     }
 
     /// Preferred-leader rebalancing over every partition this node hosts: ends hand-overs that

@@ -16,14 +16,23 @@ pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub struct Topic {
     pub record: TopicRecord,
     pub log_config: LogConfig,
+    /// The partitions hosted by this broker, in index order: all of them on a single node, this
+    /// node's replicas in a cluster (`record.partitions` is the topic's partition count).
     pub partitions: Vec<Arc<Partition>>,
 }
 
 impl Topic {
+    /// Partition `index` if this broker hosts it.
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-        usize::try_from(index)
+        self.partitions
+            .binary_search_by_key(&index, |p| p.tp.partition)
             .ok()
             .and_then(|i| self.partitions.get(i))
+    }
+
+    /// Whether the topic has a partition `index` (hosted here or not).
+    pub fn has_partition(&self, index: i32) -> bool {
+        (0..self.record.partitions).contains(&index)
     }
     pub fn is_internal(&self) -> bool {
         self.record.name == CONSUMER_OFFSETS_TOPIC

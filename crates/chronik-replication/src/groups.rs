@@ -2,6 +2,7 @@
 //! handing them to the right group.
 
 use crate::controller::{records, MetadataOutcome, MetadataRecord, CONTROLLER_TOPIC};
+use crate::leadership::LeaderDirectory;
 use crate::transport::wire::ControllerWriteError;
 use crate::transport::{GroupId, PeerHandler, PeerRequest, PeerResponse};
 use crate::types::{Applied, RecordBatch};
@@ -14,6 +15,8 @@ use std::sync::{PoisonError, RwLock};
 pub struct RaftGroups {
     node_id: NodeId,
     groups: RwLock<HashMap<GroupId, Raft>>,
+    /// Leadership announced by the peers.
+    pub directory: LeaderDirectory,
 }
 
 impl RaftGroups {
@@ -21,6 +24,7 @@ impl RaftGroups {
         Self {
             node_id,
             groups: RwLock::default(),
+            directory: LeaderDirectory::default(),
         }
     }
     pub fn insert(&self, group: GroupId, raft: Raft) {
@@ -53,8 +57,13 @@ impl RaftGroups {
 }
 
 impl PeerHandler for RaftGroups {
-    async fn handle(&self, _from: NodeId, req: PeerRequest) -> PeerResponse {
+    async fn handle(&self, from: NodeId, req: PeerRequest) -> PeerResponse {
         match req {
+            PeerRequest::Leadership(announcements) => {
+                self.directory
+                    .record(from, announcements, tokio::time::Instant::now());
+                PeerResponse::Noted
+            }
             PeerRequest::Hello { .. } => PeerResponse::Hello {
                 node_id: self.node_id,
             },

@@ -24,6 +24,7 @@ pub mod controller;
 pub mod entry_index;
 pub mod flusher;
 pub mod groups;
+pub mod leadership;
 pub mod log_store;
 pub mod node;
 pub mod proposer;

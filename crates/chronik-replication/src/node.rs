@@ -249,6 +249,31 @@ impl ReplicationNode {
         }
     }
 
+    /// Sends the partitions this node leads to every peer (once a second; see `leadership`).
+    /// Does not wait for the answers.
+    pub fn announce_leadership(&self, announcements: Vec<crate::leadership::Announcement>) {
+        let req = Arc::new(PeerRequest::Leadership(announcements));
+        for peer in self.voters.iter().filter(|id| **id != self.node_id) {
+            let Some(client) = self.peers.get(*peer).cloned() else {
+                continue;
+            };
+            let req = Arc::clone(&req);
+            tokio::spawn(async move {
+                let deadline =
+                    Duration::from_millis(crate::leadership::LEADERSHIP_ANNOUNCEMENT_INTERVAL_MS);
+                let _ = client.call(&req, deadline).await;
+            });
+        }
+    }
+
+    /// The leader of `group` as its leader announced it, if current (for a partition this node
+    /// has no replica of).
+    pub fn announced_leader(&self, group: &GroupId) -> Option<crate::leadership::AnnouncedLeader> {
+        self.groups
+            .directory
+            .leader(group, tokio::time::Instant::now())
+    }
+
     /// Asks replica `target` of `group` to campaign now (the last step of a leadership
     /// hand-over; see `config::handover_elect_delay`).
     pub async fn ask_to_elect(&self, target: NodeId, group: GroupId) -> Result<(), NodeError> {

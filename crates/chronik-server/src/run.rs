@@ -189,6 +189,7 @@ async fn upkeep(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
             _ = raft_metrics.tick() => {
                 broker.record_raft_metrics();
+                broker.announce_leadership();
                 broker.check_preferred_leaders(false);
             }
             _ = imbalance_check.tick() => {

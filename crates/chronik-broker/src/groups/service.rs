@@ -77,8 +77,11 @@ impl GroupService {
             return Some(error::COORDINATOR_NOT_AVAILABLE);
         }
         let p = partition_for(group_id, OFFSETS_TOPIC_PARTITIONS);
-        let Ok(partition) = broker.partition(CONSUMER_OFFSETS_TOPIC, p) else {
-            return Some(error::COORDINATOR_NOT_AVAILABLE);
+        let partition = match broker.partition(CONSUMER_OFFSETS_TOPIC, p) {
+            Ok(partition) => partition,
+            // Another node hosts the group's offsets partition.
+            Err(BrokerError::NotLeaderOrFollower) => return Some(error::NOT_COORDINATOR),
+            Err(_) => return Some(error::COORDINATOR_NOT_AVAILABLE),
         };
         match partition.role() {
             // Handing the offsets partition to its preferred replica: that node coordinates next.

@@ -6,7 +6,6 @@ use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::{code, NONE};
 use crate::groups::offsets_topic::OFFSETS_TOPIC_PARTITIONS;
-use crate::partition::Role;
 use crate::topics::CONSUMER_OFFSETS_TOPIC;
 use chronik_group::records::partition_for;
 use kafka_protocol::error::ResponseError;
@@ -93,11 +92,7 @@ fn coordinator_of(broker: &Broker, group_id: &str) -> Option<(i32, String, i32)>
         ));
     };
     let p = partition_for(group_id, OFFSETS_TOPIC_PARTITIONS);
-    let partition = broker.partition(CONSUMER_OFFSETS_TOPIC, p).ok()?;
-    let leader = match partition.role() {
-        Role::Leader { .. } | Role::Local => cluster.node_id,
-        Role::Follower { leader, .. } => leader?,
-    };
+    let (leader, _) = broker.partition_leader(CONSUMER_OFFSETS_TOPIC, p)?;
     let (host, port) =
         cluster.with_image(|i| i.brokers.get(&leader).map(|b| (b.host.clone(), b.port)))?;
     Some((i32::try_from(leader).ok()?, host, port))

@@ -155,22 +155,48 @@ fn topic_metadata(broker: &Broker, t: &Topic, node: i32) -> MetadataResponseTopi
 
 /// A topic as a cluster node sees it: each partition's leader and epoch from its Raft group
 /// on this node, its replicas from the controller's image, and its in-sync replicas as the
-/// leader tracks them (all replicas when this node does not lead).
+/// leader tracks them (all replicas when this node does not lead). A partition this node has
+/// no replica of is reported as its leader announced it (see `announce_leadership`).
 fn cluster_topic_metadata(
     cluster: &chronik_replication::node::ReplicationNode,
     t: &Topic,
 ) -> MetadataResponseTopic {
     let to_id = |n: u64| i32::try_from(n).unwrap_or(-1).into();
-    let partitions = t
-        .partitions
-        .iter()
-        .map(|p| {
-            let replicas: Vec<u64> = cluster
-                .with_image(|i| {
-                    i.replicas(&t.record.name, p.tp.partition)
-                        .map(<[u64]>::to_vec)
-                })
-                .unwrap_or_default();
+    let replicas_of = |index: i32| -> Vec<u64> {
+        cluster
+            .with_image(|i| i.replicas(&t.record.name, index).map(<[u64]>::to_vec))
+            .unwrap_or_default()
+    };
+    let partitions = (0..t.record.partitions)
+        .map(|index| {
+            let Some(p) = t.partition(index) else {
+                let replicas = replicas_of(index);
+                let group =
+                    chronik_replication::transport::GroupId::new(t.record.name.clone(), index);
+                let announced = cluster.announced_leader(&group);
+                let (leader, epoch, isr, error) = match announced {
+                    Some(a) => (
+                        i32::try_from(a.leader).unwrap_or(-1),
+                        i32::try_from(a.term).unwrap_or(i32::MAX),
+                        a.isr,
+                        NONE,
+                    ),
+                    None => (
+                        -1,
+                        -1,
+                        replicas.clone(),
+                        code(ResponseError::LeaderNotAvailable),
+                    ),
+                };
+                return MetadataResponsePartition::default()
+                    .with_error_code(error)
+                    .with_partition_index(index)
+                    .with_leader_id(leader.into())
+                    .with_leader_epoch(epoch)
+                    .with_replica_nodes(replicas.iter().map(|r| to_id(*r)).collect())
+                    .with_isr_nodes(isr.into_iter().map(to_id).collect());
+            };
+            let replicas = replicas_of(p.tp.partition);
             let (leader, epoch) = match p.role() {
                 Role::Leader { epoch } => (Some(cluster.node_id), epoch),
                 Role::Follower { leader, epoch } => (leader, epoch),

@@ -48,6 +48,9 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
                 )
             } else {
                 match topic.as_ref().and_then(|t| t.partition(pd.index)) {
+                    None if topic.as_ref().is_some_and(|t| t.has_partition(pd.index)) => {
+                        Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None)
+                    }
                     None => Outcome::Failed(code(ResponseError::UnknownTopicOrPartition), None),
                     Some(p) if p.proposer().is_some() => {
                         propose(broker, p, pd.records, acks, timeout)

@@ -54,6 +54,8 @@ pub enum PeerRequest {
     /// Campaign in this group now (sent by a leader handing its leadership over to the
     /// receiver, once the other followers' leader leases have run out): Raft's TimeoutNow.
     ElectNow(GroupId),
+    /// The partitions the sender leads (see `leadership`).
+    Leadership(Vec<crate::leadership::Announcement>),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +76,8 @@ pub enum PeerResponse {
     BadRequest(String),
     /// The receiver started an election (answer to `ElectNow`).
     Electing,
+    /// The receiver noted the announcements (answer to `Leadership`).
+    Noted,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
