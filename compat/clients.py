@@ -41,8 +41,6 @@ EXPECTED_FAIL: dict[tuple[str, str, str], str] = {
     ("*", "transactions", ""): "Chronik does not implement transactions: InitProducerId with a "
                                "transactional id and FindCoordinator(key_type=1) answer "
                                "COORDINATOR_NOT_AVAILABLE",
-    ("*", "admin", "AlterConfigs API"): "Chronik does not advertise AlterConfigs (API key 33), the "
-                                        "only config-altering call of this client",
 }
 SCENARIO_TIMEOUT_S = 900
 

@@ -28,6 +28,8 @@ from kafka.protocol.admin import (
     DescribeClusterResponse,
     DescribeConfigsRequest,
     DescribeConfigsResponse,
+    AlterConfigsRequest,
+    AlterConfigsResponse,
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
 )
@@ -65,6 +67,7 @@ RESPONSE_FOR = {
     DescribeClusterRequest: DescribeClusterResponse,
     DeleteRecordsRequest: DeleteRecordsResponse,
     IncrementalAlterConfigsRequest: IncrementalAlterConfigsResponse,
+    AlterConfigsRequest: AlterConfigsResponse,
     OffsetForLeaderEpochRequest: OffsetForLeaderEpochResponse,
 }
 
@@ -401,3 +404,37 @@ def test_incremental_alter_configs_every_advertised_version(broker, data_topic):
         [dres] = d.results
         assert {c.name: c.value for c in dres.configs}.get("retention.ms") == value
     sweep(broker, IncrementalAlterConfigsRequest, check)
+
+
+def test_alter_configs_every_advertised_version_replaces_all_overrides(broker, data_topic):
+    """AlterConfigs (the non-incremental form): the configs given become the topic's only
+    overrides; one set before and left out goes back to its default."""
+    def describe() -> dict[str, str]:
+        d = broker.call(DescribeConfigsRequest(
+            resources=[DescribeConfigsRequest.DescribeConfigsResource(
+                resource_type=2, resource_name=data_topic,
+                configuration_keys=["retention.ms", "segment.ms"])]),
+            max(broker.versions(DescribeConfigsRequest)))
+        [dres] = d.results
+        assert dres.error_code == 0, dres
+        return {c.name: c.value for c in dres.configs}
+
+    def alter(v: int, configs: list[tuple[str, str]]) -> None:
+        resource = AlterConfigsRequest.AlterConfigsResource
+        r = broker.call(AlterConfigsRequest(
+            resources=[resource(resource_type=2, resource_name=data_topic,
+                                configs=[resource.AlterableConfig(name=k, value=val)
+                                         for k, val in configs])],
+            validate_only=False), v)
+        [res] = r.responses
+        assert res.error_code == 0, f"error {res.error_code} {res.error_message}"
+
+    def check(v):
+        alter(v, [("retention.ms", str(7_200_000 + v)), ("segment.ms", "3600000")])
+        got = describe()
+        assert got["retention.ms"] == str(7_200_000 + v) and got["segment.ms"] == "3600000", got
+        alter(v, [("retention.ms", str(7_300_000 + v))])
+        got = describe()
+        assert got["retention.ms"] == str(7_300_000 + v), got
+        assert got["segment.ms"] == "604800000", f"segment.ms not back to its default: {got}"
+    sweep(broker, AlterConfigsRequest, check)

@@ -2,6 +2,7 @@
 //! produce appends happen in the order requests arrived on the connection) and returns a future
 //! for the rest (waiting for fsync, long-poll fetch). `None` means no response (acks=0).
 
+mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -83,6 +84,9 @@ pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest, client_host: &str) ->
         RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(
             describe_configs::handle(broker, v, r),
         )),
+        RequestKind::AlterConfigs(r) => {
+            ready(ResponseKind::AlterConfigs(alter_configs::handle(broker, r)))
+        }
         RequestKind::IncrementalAlterConfigs(r) => ready(ResponseKind::IncrementalAlterConfigs(
             incremental_alter_configs::handle(broker, r),
         )),
