@@ -20,8 +20,9 @@
 #      on a topic with replication factor min(3, N), given explicitly; then once more at F x the
 #      CLUSTER's own maximum (its latency at a load it can sustain).
 # (A fixed-rate phase that the broker cannot keep up with stops sending after 2 x S s.)
-# chronik-bench is not run on the cluster: it creates its topics with replication factor 1
-# (fixed in crates/chronik-bench), which would measure unreplicated partitions.
+# chronik-bench is not run on the cluster by this script (its phases here are the single node's
+# client reference); `chronik-bench --replication-factor 3 --bootstrap <a node>` measures a
+# running cluster by hand.
 # Meanwhile bench/cluster_bench.py sample records each server's CPU (/proc) and /metrics once a
 # second (and /cluster of each node). Prints the tables and the cluster / single ratios; writes
 # everything to --out DIR (default target/bench/cluster-<UTC time>/: JSON reports, each phase's

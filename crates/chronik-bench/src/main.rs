@@ -46,6 +46,10 @@ struct Cli {
     /// Partitions of the topic.
     #[arg(long, default_value_t = 1)]
     topic_partitions: i32,
+    /// Replication factor of the topic (-1: the broker's default; 3 on a three-node cluster
+    /// for replicated figures).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    replication_factor: i32,
     /// Value size in bytes (at least 24: the header with the send timestamp).
     #[arg(long, default_value_t = 1024)]
     value_bytes: usize,
@@ -179,6 +183,7 @@ fn real_main() -> Result<()> {
     let env = Env {
         bootstrap: cli.bootstrap.clone(),
         topic: topic_base.clone(),
+        replication_factor: cli.replication_factor,
         keep_topic: cli.keep_topic,
         producer_props: key_values(&cli.producer_props, "--producer-prop")?,
         consumer_props: key_values(&cli.consumer_props, "--consumer-prop")?,

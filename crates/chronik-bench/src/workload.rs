@@ -81,6 +81,8 @@ impl Spec {
 pub struct Env {
     pub bootstrap: String,
     pub topic: String,
+    /// Replication factor of the topics the run creates (-1: the broker's default).
+    pub replication_factor: i32,
     pub keep_topic: bool,
     pub producer_props: Vec<(String, String)>,
     pub consumer_props: Vec<(String, String)>,
@@ -798,7 +800,11 @@ pub fn fresh_topic(env: &Env, name: &str, partitions: i32) -> Result<()> {
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+        let topic = NewTopic::new(
+            name,
+            partitions,
+            TopicReplication::Fixed(env.replication_factor),
+        );
         let res = futures_executor::block_on(admin.create_topics(&[topic], &opts))?;
         match res.into_iter().next() {
             Some(Ok(_)) => break,
