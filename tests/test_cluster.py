@@ -17,7 +17,9 @@ Covered:
   7. the coordinator of a consumer group is killed: a new member resumes at the committed offset;
   8. topics of replication factor 1 and 2 (fewer replicas than nodes): every node lists every
      partition with its leader, clients bootstrapped at any node produce to all of them, and a
-     node without a replica answers NOT_LEADER_OR_FOLLOWER.
+     node without a replica answers NOT_LEADER_OR_FOLLOWER;
+  9. the leader's fdatasync fails (fault injection): its group stops, another replica leads, every
+     node names the new leader, nothing acknowledged is lost or duplicated.
 
 One-shot reads use kafka-python without a group (group_id=None); the continuous consumer that
 must survive leader changes is confluent-kafka.
@@ -742,3 +744,40 @@ def produce_error_code(bootstrap: str, topic: str, partition: int) -> int:
         sock.sendall(req.encode(version=9, header=True, framed=True))
         resp = ProduceResponse.decode(recv_frame(sock), version=9, header=True)
     return resp.responses[0].partition_responses[0].error_code
+
+
+# ---------------------------------------------------------------------------
+# 9. a leader whose disk fails
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_leader_whose_fsync_fails_gives_up_the_partition_and_loses_nothing(server_factory,
+                                                                          topic_name):
+    """The partition leader's fdatasync starts failing (test fault injection): it acknowledges
+    nothing it could not make durable, its Raft group stops, another replica takes over, every
+    node (the failed one too) names the new leader, and every acknowledged value is read back
+    exactly once."""
+    import urllib.request
+
+    c = Cluster(server_factory, size=3, extra_args=["--test-fault-injection", "true"]).start()
+    old = c.create_topic(topic_name, 1)[0]
+    before = make_messages(50, 1, "before")
+    ck_produce(c.bootstrap(), topic_name, before, acks="all", **{"enable.idempotence": True})
+
+    req = urllib.request.Request(c[old].url("/test/faults?fail_syncs=true"), method="PUT")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.status == 200
+    t0 = time.monotonic()
+    after = make_messages(50, 1, "after")
+    ck_produce(c.bootstrap(), topic_name, after, acks="all",
+               **{"enable.idempotence": True, "message.timeout.ms": 60000})
+    took = time.monotonic() - t0
+    new = c.wait_leader(topic_name, 0, exclude=(old,), timeout=PROGRESS_TIMEOUT_S)
+    print(f"\nnode {old}'s fsync failed; node {new} leads; the writes after it were all "
+          f"acknowledged within {took:.1f} s")
+
+    values = read_values(c.bootstrap([i for i in c.ids if i != old]), topic_name, 1)
+    sent = [m.value.decode() for m in before + after]
+    assert sorted(values) == sorted(sent), (
+        f"read {len(values)} values ({len(set(values))} distinct), sent {len(sent)}")

@@ -84,6 +84,14 @@ impl Partition {
         let m = raft.metrics();
         let m = m.borrow();
         let epoch = i32::try_from(m.current_term).unwrap_or(i32::MAX);
+        if m.running_state.is_err() {
+            // The group stopped on a fatal error (its storage failed): it neither leads nor
+            // knows a leader, whatever its last metrics said.
+            return Role::Follower {
+                leader: None,
+                epoch,
+            };
+        }
         if m.state.is_leader() {
             Role::Leader { epoch }
         } else {

@@ -196,15 +196,26 @@ fn cluster_topic_metadata(
                     .with_replica_nodes(replicas.iter().map(|r| to_id(*r)).collect())
                     .with_isr_nodes(isr.into_iter().map(to_id).collect());
             };
-            let replicas = replicas_of(p.tp.partition);
+            let replicas = replicas_of(index);
+            let group = chronik_replication::transport::GroupId::new(t.record.name.clone(), index);
             let (leader, epoch) = match p.role() {
                 Role::Leader { epoch } => (Some(cluster.node_id), epoch),
+                Role::Follower {
+                    leader: None,
+                    epoch,
+                } => {
+                    // No leader known to this replica (as when its group stopped on a storage
+                    // failure): the one the partition's leader announced, if any.
+                    cluster.announced_leader(&group).map_or((None, epoch), |a| {
+                        (Some(a.leader), i32::try_from(a.term).unwrap_or(i32::MAX))
+                    })
+                }
                 Role::Follower { leader, epoch } => (leader, epoch),
                 Role::Local => (Some(cluster.node_id), 0),
             };
             let isr = p.in_sync_replicas(cluster.node_id, &replicas, crate::broker::now_ms());
             let offline = p.with_log(|l| l.is_offline());
-            let error = if offline {
+            let error = if offline && leader == Some(cluster.node_id) {
                 code(ResponseError::KafkaStorageError)
             } else if leader.is_none() {
                 code(ResponseError::LeaderNotAvailable)
