@@ -195,6 +195,11 @@ impl ReplicationNode {
         self.image_applied.clone()
     }
 
+    /// Why this node's controller group stopped, if its storage failed.
+    pub fn controller_failure(&self) -> Option<String> {
+        storage_failure(&self.controller)
+    }
+
     pub fn controller_leader(&self) -> Option<NodeId> {
         self.controller.metrics().borrow().current_leader
     }
@@ -380,5 +385,15 @@ impl ReplicationNode {
             t.abort();
         }
         self.checkpoint()
+    }
+}
+
+/// Why `raft` stopped, if it stopped because its storage failed (not when it was shut down).
+pub fn storage_failure(raft: &Raft) -> Option<String> {
+    match &raft.metrics().borrow().running_state {
+        Err(e @ (openraft::error::Fatal::StorageError(_) | openraft::error::Fatal::Panicked)) => {
+            Some(e.to_string())
+        }
+        _ => None,
     }
 }

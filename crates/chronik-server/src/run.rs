@@ -145,8 +145,20 @@ async fn serve(config: Config) -> Result<()> {
         Arc::clone(&broker),
         stop_rx,
     ));
-    wait_for_signal().await?;
-    tracing::info!("shutting down");
+    // A cluster node whose storage failed (a Raft group stopped on a fatal error) stops, as
+    // Kafka stops a broker whose log directories have all failed: the other nodes take over
+    // its partitions, and clients stop sending it requests it can no longer serve.
+    let storage_failure = tokio::select! {
+        r = wait_for_signal() => {
+            r?;
+            None
+        }
+        e = watch_for_failed_storage(Arc::clone(&broker)) => Some(e),
+    };
+    match &storage_failure {
+        Some(e) => tracing::error!(error = %e, "the data directory failed; shutting down"),
+        None => tracing::info!("shutting down"),
+    }
     ready.store(false, Ordering::SeqCst);
     let _ = stop_tx.send(true);
     broker.begin_shutdown();
@@ -169,8 +181,26 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .context("flush task failed")?
         .context("final flush failed")?;
+    if let Some(e) = storage_failure {
+        anyhow::bail!("stopped because the data directory failed: {e}");
+    }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Returns (cluster mode only; never on a single node, which turns unready instead) once one of
+/// this node's Raft groups stopped on a storage failure.
+async fn watch_for_failed_storage(broker: Arc<Broker>) -> String {
+    if broker.cluster.is_none() {
+        return std::future::pending().await;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(RAFT_METRICS_INTERVAL_MS));
+    loop {
+        tick.tick().await;
+        if let Some(e) = broker.failed_group() {
+            return e;
+        }
+    }
 }
 
 /// Periodic checkpoints and retention until `stop`.

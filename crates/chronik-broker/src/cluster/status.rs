@@ -3,6 +3,25 @@
 use crate::broker::{now_ms, Broker};
 
 impl Broker {
+    /// Cluster mode: the first Raft group of this node (the controller's or a partition's) that
+    /// stopped because its storage failed, and why: the data directory is unusable. (Groups
+    /// shut down on purpose, as when a topic is deleted, do not count.)
+    pub fn failed_group(&self) -> Option<String> {
+        let node = self.cluster.as_ref()?;
+        if let Some(e) = node.controller_failure() {
+            return Some(format!("controller: {e}"));
+        }
+        for t in self.all_topics() {
+            for p in &t.partitions {
+                let Some(raft) = p.raft() else { continue };
+                if let Some(e) = chronik_replication::node::storage_failure(raft) {
+                    return Some(format!("{}: {e}", p.tp));
+                }
+            }
+        }
+        None
+    }
+
     /// `GET /cluster`: nodes, the controller leader, and every partition this node hosts with
     /// its leader, epoch, replicas, offsets and (where this node leads) each follower's lag in
     /// Raft entries. `None` on a single node.
