@@ -80,7 +80,8 @@ fn storage_code(e: &StorageError) -> i16 {
             BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
             BatchError::InvalidRecordCount
             | BatchError::NonZeroBaseOffset(_)
-            | BatchError::KeylessRecordForCompactedTopic => ResponseError::InvalidRecord,
+            | BatchError::KeylessRecordForCompactedTopic
+            | BatchError::ControlBatchFromClient => ResponseError::InvalidRecord,
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
         },
     };

@@ -26,6 +26,7 @@ pub struct FetchTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SentState {
     pub high_watermark: Offset,
+    pub last_stable_offset: Offset,
     pub log_start_offset: Offset,
 }
 
@@ -270,6 +271,7 @@ mod tests {
             .session_id;
         let s = SentState {
             high_watermark: 3,
+            last_stable_offset: 3,
             log_start_offset: 0,
         };
         assert!(c.should_send(id, "t", 0, s, false));
@@ -277,8 +279,15 @@ mod tests {
         assert!(c.should_send(id, "t", 0, s, true));
         let s2 = SentState {
             high_watermark: 4,
+            last_stable_offset: 3,
             log_start_offset: 0,
         };
         assert!(c.should_send(id, "t", 0, s2, false));
+        // A transaction ending moves only the last stable offset: sent too.
+        let s3 = SentState {
+            last_stable_offset: 4,
+            ..s2
+        };
+        assert!(c.should_send(id, "t", 0, s3, false));
     }
 }

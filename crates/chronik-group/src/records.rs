@@ -291,14 +291,7 @@ impl Reader<'_> {
     }
 }
 
-/// The `__consumer_offsets` partition of a group: Kafka's `abs(groupId.hashCode) % partitions`.
-pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
-    let mut h: i32 = 0;
-    for unit in group_id.encode_utf16() {
-        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
-    }
-    (h & 0x7fff_ffff) % partitions.max(1)
-}
+pub use chronik_types::ids::partition_for;
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,6 @@
 //! Builds uncompressed record batches (magic v2) the way a producer would: for tests, the
-//! replication simulator and tools. The broker itself never builds batches.
+//! replication simulator and tools, and for the broker's own records (transaction markers,
+//! `control`).
 
 use crate::batch;
 use chronik_types::limits::{RECORD_BATCH_HEADER_BYTES, RECORD_BATCH_LOG_OVERHEAD_BYTES};
@@ -28,22 +29,28 @@ impl Producer {
 
 /// `uncompressed_batch` written by `producer`.
 pub fn producer_batch(producer: Producer, count: i32, timestamp: i64, value: &[u8]) -> Vec<u8> {
-    let mut records = Vec::new();
-    for i in 0..count.max(1) {
+    let records: Vec<KeyValue> = (0..count.max(1)).map(|_| (None, Some(value))).collect();
+    build(0, producer, &records, timestamp)
+}
+
+/// An uncompressed batch with `attributes` (transactional, control bits), written by
+/// `producer`, holding `records` as (key, value) pairs, all at `timestamp`, base offset 0.
+pub fn build(attributes: i16, producer: Producer, records: &[KeyValue], timestamp: i64) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (i, (key, value)) in records.iter().enumerate() {
         let mut rec = vec![0u8]; // attributes
         put_varint(&mut rec, 0); // timestamp delta
-        put_varint(&mut rec, i64::from(i)); // offset delta
-        put_varint(&mut rec, -1); // key length (null)
-        put_varint(&mut rec, i64::try_from(value.len()).unwrap_or(0));
-        rec.extend_from_slice(value);
+        put_varint(&mut rec, i64::try_from(i).unwrap_or(0)); // offset delta
+        put_bytes(&mut rec, *key);
+        put_bytes(&mut rec, *value);
         put_varint(&mut rec, 0); // headers
-        put_varint(&mut records, i64::try_from(rec.len()).unwrap_or(0));
-        records.extend_from_slice(&rec);
+        put_varint(&mut body, i64::try_from(rec.len()).unwrap_or(0));
+        body.extend_from_slice(&rec);
     }
-    let count = count.max(1);
-    let mut b = Vec::with_capacity(RECORD_BATCH_HEADER_BYTES + records.len());
+    let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
+    let mut b = Vec::with_capacity(RECORD_BATCH_HEADER_BYTES + body.len());
     b.extend_from_slice(&0i64.to_be_bytes()); // base offset
-    let batch_length = RECORD_BATCH_HEADER_BYTES - RECORD_BATCH_LOG_OVERHEAD_BYTES + records.len();
+    let batch_length = RECORD_BATCH_HEADER_BYTES - RECORD_BATCH_LOG_OVERHEAD_BYTES + body.len();
     b.extend_from_slice(
         &i32::try_from(batch_length)
             .unwrap_or(i32::MAX)
@@ -52,7 +59,7 @@ pub fn producer_batch(producer: Producer, count: i32, timestamp: i64, value: &[u
     b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
     b.push(2); // magic
     b.extend_from_slice(&0u32.to_be_bytes()); // crc, set below
-    b.extend_from_slice(&0i16.to_be_bytes()); // attributes
+    b.extend_from_slice(&attributes.to_be_bytes());
     b.extend_from_slice(&(count - 1).to_be_bytes()); // last offset delta
     b.extend_from_slice(&timestamp.to_be_bytes()); // base timestamp
     b.extend_from_slice(&timestamp.to_be_bytes()); // max timestamp
@@ -60,7 +67,7 @@ pub fn producer_batch(producer: Producer, count: i32, timestamp: i64, value: &[u
     b.extend_from_slice(&producer.epoch.to_be_bytes());
     b.extend_from_slice(&producer.base_sequence.to_be_bytes());
     b.extend_from_slice(&count.to_be_bytes());
-    b.extend_from_slice(&records);
+    b.extend_from_slice(&body);
     if let Some(crc) = batch::compute_crc(&b) {
         if let Some(slot) = b.get_mut(17..21) {
             slot.copy_from_slice(&crc.to_be_bytes());
@@ -69,7 +76,17 @@ pub fn producer_batch(producer: Producer, count: i32, timestamp: i64, value: &[u
     b
 }
 
-fn put_varint(out: &mut Vec<u8>, v: i64) {
+fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(v) => {
+            put_varint(out, i64::try_from(v.len()).unwrap_or(0));
+            out.extend_from_slice(v);
+        }
+        None => put_varint(out, -1),
+    }
+}
+
+pub(crate) fn put_varint(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
         out.push((z as u8 & 0x7f) | 0x80);
@@ -81,6 +98,17 @@ fn put_varint(out: &mut Vec<u8>, v: i64) {
 /// The values of the records of an uncompressed batch (as built by `uncompressed_batch`), in
 /// order; `None` if the batch is compressed or its records do not parse.
 pub fn record_values(batch_bytes: &[u8]) -> Option<Vec<&[u8]>> {
+    Some(
+        records(batch_bytes)?
+            .into_iter()
+            .map(|(_, v)| v.unwrap_or_default())
+            .collect(),
+    )
+}
+
+/// The (key, value) pairs of the records of an uncompressed batch, in order; `None` if the
+/// batch is compressed or its records do not parse.
+pub fn records(batch_bytes: &[u8]) -> Option<Vec<KeyValue<'_>>> {
     let h = batch::BatchHeader::parse(batch_bytes)?;
     if h.compression_codec() != 0 {
         return None;
@@ -98,18 +126,29 @@ pub fn record_values(batch_bytes: &[u8]) -> Option<Vec<&[u8]>> {
         p += n;
         let (_, n) = get_varint(rec.get(p..)?)?; // offset delta
         p += n;
-        let (key_len, n) = get_varint(rec.get(p..)?)?;
-        p += n + usize::try_from(key_len.max(0)).ok()?;
-        let (value_len, n) = get_varint(rec.get(p..)?)?;
+        let (key, n) = get_bytes(rec.get(p..)?)?;
         p += n;
-        let value = rec.get(p..p.checked_add(usize::try_from(value_len.max(0)).ok()?)?)?;
-        out.push(value);
+        let (value, _) = get_bytes(rec.get(p..)?)?;
+        out.push((key, value));
         pos = rec_end;
     }
     Some(out)
 }
 
-fn get_varint(buf: &[u8]) -> Option<(i64, usize)> {
+/// A record's key and value (either may be null).
+pub type KeyValue<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+/// A varint-length-prefixed nullable byte string: the bytes and how many bytes it took.
+fn get_bytes(buf: &[u8]) -> Option<(Option<&[u8]>, usize)> {
+    let (len, n) = get_varint(buf)?;
+    if len < 0 {
+        return Some((None, n));
+    }
+    let end = n.checked_add(usize::try_from(len).ok()?)?;
+    Some((Some(buf.get(n..end)?), end))
+}
+
+pub(crate) fn get_varint(buf: &[u8]) -> Option<(i64, usize)> {
     let mut z: u64 = 0;
     for (i, b) in buf.iter().enumerate().take(10) {
         z |= u64::from(b & 0x7f) << (7 * i);

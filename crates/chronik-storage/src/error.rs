@@ -20,6 +20,8 @@ pub enum BatchError {
     NonZeroBaseOffset(Offset),
     #[error("Compacted topic cannot accept message without key")]
     KeylessRecordForCompactedTopic,
+    #[error("clients are not allowed to write control records")]
+    ControlBatchFromClient,
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     TooLarge { size: usize, max: usize },
 }

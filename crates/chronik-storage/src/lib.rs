@@ -3,12 +3,14 @@
 //!
 //! # Layout
 //! - `batch`: record batch v2 header, validation (CRC-32C), base-offset and LogAppendTime rewrite.
-//! - `batch_builder`: uncompressed batches built as a producer would (tests, simulator).
+//! - `batch_builder`: uncompressed batches built as a producer would (tests, simulator, markers).
 //! - `index`: `OffsetIndex` and `TimeIndex` entries and files.
 //! - `segment`: `LogSegment`, one `.log` file with its indexes.
 //! - `recovery`: scan of a segment and the pure recovery planner.
 //! - `log`: `PartitionLog`, the segments of one partition; append, read, retention.
 //! - `producer_state`: idempotent producers' sequence numbers per partition.
+//! - `txn_state`: open and aborted transactions per partition (last stable offset).
+//! - `control`: control records (transaction markers).
 //! - `check`: the offline check of a whole data directory.
 //! - `cleaner`: log compaction (`cleanup.policy=compact`), crash-safe by `.cleaned`/`.swap`.
 //! - `config`: topic configs (Kafka names, defaults, validation) and `LogConfig`.
@@ -26,6 +28,7 @@ pub mod check;
 pub mod checkpoint;
 pub mod cleaner;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod faults;
 pub mod fs;
@@ -37,6 +40,7 @@ pub mod producer_state;
 pub mod recovery;
 pub mod segment;
 pub mod topic_store;
+pub mod txn_state;
 
 pub use error::{BatchError, StorageError};
 pub use log::{AppendInfo, PartitionLog, RecoveryReport, SyncTarget};

@@ -5,11 +5,13 @@
 use crate::batch::{self, BatchHeader};
 use crate::cleaner::{CleanInput, CleanedSegment, SWAP_SUFFIX};
 use crate::config::{LogConfig, TimestampType};
+use crate::control::{self, ControlType};
 use crate::error::{IoContext, StorageError};
 use crate::fs::{FileSystem, LogFile};
 use crate::producer_state::{ProducerBatch, ProducerError, ProducerStateManager, SequenceCheck};
 use crate::recovery::{self, ScanStop};
 use crate::segment::{self, LogSegment, SegmentSlice, LOG_SUFFIX};
+use crate::txn_state::{AbortedTxn, TransactionState};
 use chronik_types::Offset;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,6 +62,8 @@ pub struct PartitionLog {
     high_watermark: Offset,
     offline: bool,
     producers: ProducerStateManager,
+    /// Open and aborted transactions.
+    txns: TransactionState,
     /// End of the closed segments at the last compaction (compaction runs when it grows).
     compacted_upto: Offset,
     /// Replicated (Raft) mode: the high watermark is the commit point, set by the replication
@@ -139,6 +143,7 @@ impl PartitionLog {
         let mut report = RecoveryReport::default();
         let mut segments = BTreeMap::new();
         let mut producers = ProducerStateManager::default();
+        let mut txns = TransactionState::default();
         for (seg, scan) in opened {
             if plan.delete.contains(&seg.base_offset) {
                 report.deleted_segments.push(seg.log_path().to_path_buf());
@@ -151,8 +156,13 @@ impl PartitionLog {
                     report.truncated = Some((seg.log_path().to_path_buf(), *valid, stop.clone()));
                 }
             }
-            for (_, h) in &scan.batches {
+            let valid_bytes = match &plan.truncate {
+                Some((base, valid, _)) if *base == seg.base_offset => *valid,
+                _ => u64::MAX,
+            };
+            for (pos, h) in scan.batches.iter().filter(|(pos, _)| *pos < valid_bytes) {
                 producers.record(h);
+                txns.record(h, control_at(&seg, *pos, h)?);
             }
             segments.insert(seg.base_offset, seg);
         }
@@ -197,6 +207,7 @@ impl PartitionLog {
             high_watermark: log_end_offset,
             offline: false,
             producers,
+            txns,
             compacted_upto: 0,
             replicated: false,
         };
@@ -220,6 +231,21 @@ impl PartitionLog {
     }
     pub fn high_watermark(&self) -> Offset {
         self.high_watermark
+    }
+    /// The last stable offset: the high watermark, or the first offset of the oldest open
+    /// transaction if that is lower (`read_committed` consumers read up to here).
+    pub fn last_stable_offset(&self) -> Offset {
+        self.txns
+            .first_unstable_offset()
+            .map_or(self.high_watermark, |f| f.min(self.high_watermark))
+    }
+    /// Aborted transactions with records in `[from, upto)`, for a `read_committed` fetch.
+    pub fn aborted_transactions(&self, from: Offset, upto: Offset) -> Vec<AbortedTxn> {
+        self.txns.aborted_between(from, upto)
+    }
+    /// Open and aborted transactions of this partition.
+    pub fn transactions(&self) -> &TransactionState {
+        &self.txns
     }
     pub fn is_offline(&self) -> bool {
         self.offline
@@ -319,8 +345,16 @@ impl PartitionLog {
             return Err(e);
         }
         self.log_end_offset = next;
-        for (_, h) in &headers {
+        for (pos, h) in &headers {
             self.producers.record(h);
+            let control = if h.is_control() {
+                bytes
+                    .get(*pos..*pos + h.size_bytes())
+                    .and_then(control::control_type)
+            } else {
+                None
+            };
+            self.txns.record(h, control);
         }
         Ok(AppendInfo {
             base_offset,
@@ -514,6 +548,7 @@ impl PartitionLog {
     }
 
     fn delete_segments_below_start(&mut self) -> Result<usize, StorageError> {
+        self.txns.remove_before(self.log_start_offset);
         let doomed: Vec<Offset> = self
             .segments
             .iter()
@@ -747,3 +782,24 @@ mod compaction_tests;
 #[cfg(test)]
 #[path = "tests/replica.rs"]
 mod replica_tests;
+
+#[cfg(test)]
+#[path = "tests/transactions.rs"]
+mod transaction_tests;
+
+/// The marker type of the batch `h` at `pos` of `seg`, read from the file when `h` is a control
+/// batch (rebuilding the transaction state); `None` for other batches.
+pub(crate) fn control_at(
+    seg: &LogSegment,
+    pos: u64,
+    h: &BatchHeader,
+) -> Result<Option<ControlType>, StorageError> {
+    if !h.is_control() {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; h.size_bytes()];
+    seg.log_file()
+        .read_exact_at(&mut buf, pos)
+        .at(seg.log_path())?;
+    Ok(control::control_type(&buf))
+}

@@ -13,6 +13,8 @@ use std::collections::{HashMap, VecDeque};
 pub const PRODUCER_BATCHES_RETAINED: usize = 5;
 /// `producer_id` of batches from non-idempotent producers.
 pub const NO_PRODUCER_ID: i64 = -1;
+/// `base_sequence` of batches without sequence numbers (markers, coordinator writes).
+pub const NO_SEQUENCE: i32 = -1;
 
 /// One remembered batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +98,10 @@ impl ProducerStateManager {
                 got: h.producer_epoch,
             });
         }
+        if h.base_sequence == NO_SEQUENCE {
+            // Written by a coordinator (transactional offset commits): no sequence to check.
+            return Ok(SequenceCheck::Append);
+        }
         if h.producer_epoch > entry.epoch {
             if first != 0 {
                 return Err(ProducerError::OutOfOrderSequence {
@@ -126,10 +132,19 @@ impl ProducerStateManager {
 
     /// Records an appended batch (with its assigned offsets), at append time and at rebuild.
     pub fn record(&mut self, h: &BatchHeader) {
-        if h.producer_id == NO_PRODUCER_ID || h.is_control() {
+        if h.producer_id == NO_PRODUCER_ID {
             return;
         }
         let entry = self.producers.entry(h.producer_id).or_default();
+        if h.is_control() || h.base_sequence == NO_SEQUENCE {
+            // A transaction marker carries the producer's current epoch: a coordinator that
+            // bumped it (fencing a zombie) makes older epochs invalid here too.
+            if h.producer_epoch > entry.epoch {
+                entry.epoch = h.producer_epoch;
+                entry.batches.clear();
+            }
+            return;
+        }
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();

@@ -29,3 +29,13 @@ impl fmt::Display for TopicPartition {
         write!(f, "{}-{}", self.topic, self.partition)
     }
 }
+
+/// The partition of an internal topic (`__consumer_offsets`, `__transaction_state`) that holds
+/// `key` (a group id or a transactional id): Kafka's `abs(key.hashCode) % partitions`.
+pub fn partition_for(key: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in key.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    (h & 0x7fff_ffff) % partitions.max(1)
+}

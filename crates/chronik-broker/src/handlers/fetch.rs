@@ -1,4 +1,5 @@
-//! Fetch (key 1): reads whole stored batches below the high watermark, long-polls until
+//! Fetch (key 1): reads whole stored batches below the high watermark (`read_committed`: below
+//! the last stable offset, with the aborted transactions in the range read), long-polls until
 //! `min_bytes` arrive or `max_wait_ms` passes, and keeps incremental fetch sessions (KIP-227).
 
 use super::topic_name;
@@ -8,21 +9,28 @@ use crate::fetch_session::{FetchTarget, SentState, SessionContext};
 use chronik_storage::log::read_batches;
 use chronik_types::limits::FETCH_WAIT_MS_MAX;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 /// Fetch v13+ names topics by id.
 const TOPIC_ID_VERSION: i16 = 13;
+/// `isolation_level` of a `read_committed` fetch.
+pub const READ_COMMITTED: i8 = 1;
 
 /// A partition's answer before it is put in the response.
 struct PartitionRead {
     target: FetchTarget,
     error_code: i16,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
     records: bytes::Bytes,
+    /// `read_committed`: the aborted transactions with records in what was read.
+    aborted: Option<Vec<AbortedTransaction>>,
 }
 
 pub async fn handle(broker: &Arc<Broker>, version: i16, req: FetchRequest) -> FetchResponse {
@@ -53,7 +61,12 @@ pub async fn handle(broker: &Arc<Broker>, version: i16, req: FetchRequest) -> Fe
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let reads = read_all(broker, &ctx.targets, max_bytes);
+        let reads = read_all(
+            broker,
+            &ctx.targets,
+            max_bytes,
+            req.isolation_level == READ_COMMITTED,
+        );
         let bytes: usize = reads.iter().map(|r| r.records.len()).sum();
         let any_error = reads.iter().any(|r| r.error_code != NONE) || !unknown.is_empty();
         if bytes >= min_bytes.max(1) || any_error || broker.is_shutting_down() {
@@ -143,25 +156,39 @@ fn error_partition(index: i32, error_code: i16) -> PartitionData {
 
 /// Reads every target within the response's `max_bytes`; only the first partition with data
 /// may exceed it (KIP-74).
-fn read_all(broker: &Broker, targets: &[FetchTarget], max_bytes: usize) -> Vec<PartitionRead> {
+fn read_all(
+    broker: &Broker,
+    targets: &[FetchTarget],
+    max_bytes: usize,
+    read_committed: bool,
+) -> Vec<PartitionRead> {
     let mut used = 0usize;
     targets
         .iter()
         .map(|t| {
-            let read = read_one(broker, t, max_bytes.saturating_sub(used), used == 0);
+            let budget = max_bytes.saturating_sub(used);
+            let read = read_one(broker, t, budget, used == 0, read_committed);
             used += read.records.len();
             read
         })
         .collect()
 }
 
-fn read_one(broker: &Broker, t: &FetchTarget, budget: usize, min_one: bool) -> PartitionRead {
+fn read_one(
+    broker: &Broker,
+    t: &FetchTarget,
+    budget: usize,
+    min_one: bool,
+    read_committed: bool,
+) -> PartitionRead {
     let mut read = PartitionRead {
         target: t.clone(),
         error_code: NONE,
         high_watermark: -1,
+        last_stable_offset: -1,
         log_start_offset: -1,
         records: bytes::Bytes::new(),
+        aborted: None,
     };
     let partition = match broker.partition(&t.topic, t.partition) {
         Ok(p) => p,
@@ -175,8 +202,14 @@ fn read_one(broker: &Broker, t: &FetchTarget, budget: usize, min_one: bool) -> P
         return read;
     }
     let (log_start, hw, _) = Broker::offsets(&partition);
+    let lso = partition.with_log(|l| l.last_stable_offset());
     read.high_watermark = hw;
+    read.last_stable_offset = lso;
     read.log_start_offset = log_start;
+    let upper = if read_committed { lso } else { hw };
+    if read_committed {
+        read.aborted = Some(Vec::new());
+    }
     let limit = usize::try_from(t.max_bytes).unwrap_or(0).min(budget);
     if limit == 0 && !min_one {
         return read;
@@ -191,9 +224,22 @@ fn read_one(broker: &Broker, t: &FetchTarget, budget: usize, min_one: bool) -> P
     });
     match slice.and_then(|s| match s {
         None => Ok(Vec::new()),
-        Some(slice) => read_batches(&slice, hw, limit, min_one).map_err(BrokerError::from),
+        Some(slice) => read_batches(&slice, upper, limit, min_one).map_err(BrokerError::from),
     }) {
         Ok(data) => {
+            if read_committed && !data.is_empty() {
+                let aborted = partition.with_log(|l| l.aborted_transactions(t.fetch_offset, upper));
+                read.aborted = Some(
+                    aborted
+                        .iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(a.producer_id.into())
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect(),
+                );
+            }
             metrics::counter!("chronik_fetch_bytes_total").increment(data.len() as u64);
             read.records = bytes::Bytes::from(data);
         }
@@ -216,6 +262,7 @@ fn build_responses(
     for r in reads {
         let state = SentState {
             high_watermark: r.high_watermark,
+            last_stable_offset: r.last_stable_offset,
             log_start_offset: r.log_start_offset,
         };
         let send = sessions.should_send(
@@ -232,8 +279,9 @@ fn build_responses(
             .with_partition_index(r.target.partition)
             .with_error_code(r.error_code)
             .with_high_watermark(r.high_watermark)
-            .with_last_stable_offset(r.high_watermark)
+            .with_last_stable_offset(r.last_stable_offset)
             .with_log_start_offset(r.log_start_offset)
+            .with_aborted_transactions(r.aborted)
             .with_records(Some(r.records));
         let same_topic = out
             .last_mut()

@@ -1,5 +1,6 @@
 //! ListOffsets (key 2): earliest, latest, max timestamp, and offset by timestamp.
 
+use super::fetch::READ_COMMITTED;
 use crate::broker::Broker;
 use crate::error::{BrokerError, NONE};
 use kafka_protocol::messages::list_offsets_response::{
@@ -28,7 +29,15 @@ pub fn handle(broker: &Arc<Broker>, version: i16, req: ListOffsetsRequest) -> Li
                 .map(|p| {
                     let base = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    match lookup(broker, t.name.0.as_str(), p.partition_index, p.timestamp) {
+                    let read_committed = req.isolation_level == READ_COMMITTED;
+                    let topic = t.name.0.as_str();
+                    match lookup(
+                        broker,
+                        topic,
+                        p.partition_index,
+                        p.timestamp,
+                        read_committed,
+                    ) {
                         Ok((timestamp, offset)) => base
                             .with_error_code(NONE)
                             .with_timestamp(timestamp)
@@ -56,6 +65,7 @@ fn lookup(
     topic: &str,
     partition: i32,
     timestamp: i64,
+    read_committed: bool,
 ) -> Result<(i64, i64), BrokerError> {
     let p = broker.partition(topic, partition)?;
     if !p.serves_clients() {
@@ -63,6 +73,8 @@ fn lookup(
     }
     let (log_start, hw, _) = Broker::offsets(&p);
     Ok(match timestamp {
+        // read_committed consumers start at the last stable offset (Kafka's isolation level).
+        LATEST if read_committed => (-1, p.with_log(|l| l.last_stable_offset())),
         LATEST => (-1, hw),
         EARLIEST | EARLIEST_LOCAL => (-1, log_start),
         MAX_TIMESTAMP => p

@@ -208,6 +208,9 @@ fn validate_producer_batches(
         if h.base_offset != 0 {
             return Err(BatchError::NonZeroBaseOffset(h.base_offset));
         }
+        if h.is_control() {
+            return Err(BatchError::ControlBatchFromClient);
+        }
         if h.size_bytes() > max {
             return Err(BatchError::TooLarge {
                 size: h.size_bytes(),

@@ -9,6 +9,7 @@ use crate::batch::{self, BatchHeader};
 use crate::error::{IoContext, StorageError};
 use crate::producer_state::ProducerStateManager;
 use crate::segment::LogSegment;
+use crate::txn_state::TransactionState;
 use crate::AppendInfo;
 use chronik_types::Offset;
 use std::sync::Arc;
@@ -195,15 +196,18 @@ impl PartitionLog {
             .map_or(offset, |s| s.next_offset);
         self.compacted_upto = self.compacted_upto.min(offset);
         let mut producers = ProducerStateManager::default();
+        let mut txns = TransactionState::default();
         for seg in self.segments.values() {
             let mut pos = 0u64;
             while pos < seg.size_bytes() {
                 let h = seg.header_at(pos)?;
                 producers.record(&h);
+                txns.record(&h, super::control_at(seg, pos, &h)?);
                 pos += h.size_bytes() as u64;
             }
         }
         self.producers = producers;
+        self.txns = txns;
         Ok(())
     }
 
@@ -222,6 +226,7 @@ impl PartitionLog {
         self.high_watermark = offset;
         self.compacted_upto = offset;
         self.producers = ProducerStateManager::default();
+        self.txns = TransactionState::default();
         Ok(())
     }
 
