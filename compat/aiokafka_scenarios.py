@@ -343,16 +343,26 @@ async def group():
         await admin.close()
 
 
-@scenario("transactions", "transactional producer: commit")
+@scenario("transactions", "transactional producer: commit, abort, read_committed")
 async def transactions():
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, transactional_id=f"aio-tx-{uid()}")
     await asyncio.wait_for(producer.start(), 30)
     try:
         topic = f"aio-tx-{uid()}"
         async with producer.transaction():
-            await producer.send_and_wait(topic, b"tx")
-        got = await read_all(topic, 1, isolation_level="read_committed")
-        check(got[0].value == b"tx", "committed record read back")
+            await producer.send_and_wait(topic, b"tx-committed", partition=0)
+        await producer.begin_transaction()
+        await producer.send_and_wait(topic, b"tx-aborted", partition=0)
+        await producer.abort_transaction()
+        async with producer.transaction():
+            await producer.send_and_wait(topic, b"tx-last", partition=0)
+        got = await read_all(topic, 2, isolation_level="read_committed")
+        values = [r.value for r in got]
+        check(values == [b"tx-committed", b"tx-last"], f"read_committed sees the commits only: {values}")
+        got = await read_all(topic, 3, isolation_level="read_uncommitted")
+        values = [r.value for r in got]
+        check(values == [b"tx-committed", b"tx-aborted", b"tx-last"],
+              f"read_uncommitted sees every record: {values}")
     finally:
         await producer.stop()
 

@@ -13,8 +13,8 @@ Client installs, pinned and cached (redone only when the pins change):
   kafkajs   compat/package(-lock).json    -> target/compat/node (npm ci; needs node and npm)
   kcat      Debian's package (apt-get install kcat; scripts/compat.sh installs it when missing)
 
-Results: PASSED, FAILED, XFAIL (failed as EXPECTED_FAIL below says, e.g. transactions, which
-Chronik does not implement), XPASS; ERROR when the client cannot be set up. Prints a table, writes
+Results: PASSED, FAILED, XFAIL (failed as EXPECTED_FAIL below says, for a known Chronik gap),
+XPASS; ERROR when the client cannot be set up. Prints a table, writes
 target/compat/<client>-results.json (-filtered.json with --filter). Exit status 1 if any
 scenario FAILED (or XPASSed).
 """
@@ -37,11 +37,7 @@ from compat import common
 COMPAT = common.ROOT / "compat"
 # (client or "*", feature, text in the scenario's name or "") -> why it is expected to fail.
 # docs/compatibility.md ("Chronik gaps found") has the details.
-EXPECTED_FAIL: dict[tuple[str, str, str], str] = {
-    ("*", "transactions", ""): "Chronik does not implement transactions: InitProducerId with a "
-                               "transactional id and FindCoordinator(key_type=1) answer "
-                               "COORDINATOR_NOT_AVAILABLE",
-}
+EXPECTED_FAIL: dict[tuple[str, str, str], str] = {}
 SCENARIO_TIMEOUT_S = 900
 
 

@@ -355,16 +355,24 @@ scenario('groups', 'consumer group: 2 members share partitions, commits, admin g
   }
 });
 
-scenario('transactions', 'transactional producer: commit', async () => {
+scenario('transactions', 'transactional producer: commit, abort, read_committed', async () => {
   const producer = kafka.producer({ transactionalId: `kjs-tx-${uid()}`, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     const topic = `kjs-tx-${uid()}`;
-    const tx = await withTimeout(producer.transaction(), 30000, 'begin transaction (InitProducerId with transactional id)');
-    await tx.send({ topic, messages: [{ value: 'tx' }] });
-    await tx.commit();
-    const got = await readAll(topic, 1);
-    assert(got[0].value === 'tx', 'read the committed message');
+    const inTransaction = async (value, commit) => {
+      const tx = await withTimeout(producer.transaction(), 30000, 'begin transaction (InitProducerId with transactional id)');
+      await tx.send({ topic, messages: [{ value, partition: 0 }] });
+      await (commit ? tx.commit() : tx.abort());
+    };
+    await inTransaction('tx-committed', true);
+    await inTransaction('tx-aborted', false);
+    await inTransaction('tx-last', true);
+    // kafkajs consumers read committed records only by default (readUncommitted: false).
+    const got = await readAll(topic, 2);
+    const values = got.map((m) => m.value);
+    assert(JSON.stringify(values) === JSON.stringify(['tx-committed', 'tx-last']),
+      `read_committed sees the commits only: ${JSON.stringify(values)}`);
   } finally {
     await producer.disconnect();
   }

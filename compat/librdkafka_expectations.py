@@ -18,8 +18,6 @@ Keep this file and docs/compatibility.md in step.
 
 _CLI = "needs Kafka's command-line tools (KAFKA_PATH: {})"
 _THREE = "needs 3 brokers ({}); for the three-node cluster run"
-_TXN = ("transactions: Chronik does not implement them (InitProducerId with a transactional id "
-        "and FindCoordinator key_type=1 answer COORDINATOR_NOT_AVAILABLE)")
 
 NOT_APPLICABLE: dict[str, str] = {
     # Kafka's command-line tools / Java client
@@ -33,13 +31,13 @@ NOT_APPLICABLE: dict[str, str] = {
     "0109_auto_create_topics": _CLI.format("kafka-acls.sh denies a topic") + " and ACLs",
     "0115_producer_auth": _CLI.format("kafka-acls.sh") + " and ACLs",
     "0119_consumer_auth": _CLI.format("kafka-acls.sh") + " and ACLs",
-    "0098_consumer_txn": "needs Java and Kafka's client jars (tests/java TransactionProducerCli); "
-                         "and " + _TXN,
+    "0098_consumer_txn": "needs Java and Kafka's client jars (tests/java TransactionProducerCli)",
     # several brokers
     "0107_topic_recreate": _THREE.format("creates topics with replication factor 3"),
     "0111_delay_create_topics": _THREE.format("creates its topic with replication factor 3"),
     "0101_fetch_from_follower": _THREE.format("follower fetching with client.rack and a "
                                               "rack-aware replica.selector.class"),
+    "0103_transactions": _THREE.format("creates its topics with replication factor 3"),
     # SASL / SSL
     "0097_ssl_verify": "needs an SSL listener (trivup's SSL_* certificates)",
     "0126_oauthbearer_oidc": "needs SASL/OAUTHBEARER and an OIDC token endpoint",
@@ -50,21 +48,10 @@ NOT_APPLICABLE: dict[str, str] = {
     "0150_telemetry_mock": "librdkafka mock cluster only (never connects to the broker)",
 }
 
-_TXN_PART = _TXN + "; its non-transactional sub-tests pass"
 _ACL = ("ACLs: Chronik does not advertise CreateAcls/DescribeAcls/DeleteAcls (API keys 30, 29, 31); "
         "librdkafka fails the call locally with _UNSUPPORTED_FEATURE")
 
 EXPECTED_FAIL: dict[str, str] = {
-    # transactions
-    "0103_transactions": _TXN,
-    "0129_fetch_aborted_msgs": _TXN,
-    # (their transactional sub-tests are not SUB_TEST_QUICK: they pass in quick mode)
-    "0055_producer_latency": (_TXN_PART + " (sub-test \"transactions\": init_transactions() "
-                              "times out)", "full"),
-    "0061_consumer_lag": (_TXN_PART + " (\"with transactions\": init_transactions() times out)",
-                          "full"),
-    "0137_barrier_batch_consume": (_TXN_PART + " (\"control msgs flow\": init_transactions() "
-                                   "times out)", "full"),
     # Chronik gaps (docs/compatibility.md has the details)
     "0011_produce_batch": "Produce of a record without key to a cleanup.policy=compact topic is "
                           "accepted; Kafka rejects the batch with INVALID_RECORD (87) and "
@@ -93,6 +80,8 @@ EXPECTED_FAIL: dict[str, str] = {
 CI_TESTS: list[str] = [
     # produce, fetch, list offsets, compression, idempotence
     "0012", "0017", "0031", "0041", "0044", "0054", "0090",
+    # transactions: commit and abort, read_committed fetches of aborted transactions
+    "0129",
     # consumer groups: join/sync/heartbeat/leave, commits, cooperative rebalancing
     "0056", "0064", "0099", "0113",
     # admin
@@ -108,7 +97,15 @@ CI_TESTS: list[str] = [
 ]
 
 # Advertised APIs the CI subset may leave unused, and why.
+_TXN_PY = ("librdkafka's only test of it against a broker (0103) needs three brokers; "
+           "tests/test_transactions.py covers it with confluent-kafka and kafka-python")
 CI_UNCOVERED_OK: dict[str, str] = {
+    "AddOffsetsToTxn": _TXN_PY + " (send_offsets_to_transaction)",
+    "TxnOffsetCommit": _TXN_PY + " (send_offsets_to_transaction)",
+    "DescribeTransactions": "librdkafka has no admin call for it; tests/test_transactions.py "
+                            "describes transactions with kafka-python's admin client",
+    "ListTransactions": "librdkafka has no admin call for it; tests/test_transactions.py lists "
+                        "transactions with kafka-python's admin client",
     "DescribeCluster": "librdkafka describes the cluster with Metadata, never with the "
                        "DescribeCluster API; tests/test_protocol_versions.py covers every version",
     "OffsetForLeaderEpoch": "librdkafka validates a fetch position with it (KIP-320) only after a "

@@ -9,6 +9,7 @@ use crate::groups::GroupService;
 use crate::partition::Partition;
 use crate::producer_ids::ProducerIdManager;
 use crate::topics::{self, partition_dir_name, Topic};
+use crate::txn::TxnService;
 use chronik_replication::node::ReplicationNode;
 use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use chronik_storage::config::LogConfig;
@@ -33,6 +34,7 @@ pub struct Broker {
     pub data_arrived: Arc<Notify>,
     pub fetch_sessions: Mutex<FetchSessionCache>,
     pub groups: Arc<GroupService>,
+    pub txns: Arc<TxnService>,
     pub producer_ids: ProducerIdManager,
     shutting_down: AtomicBool,
     /// Cluster mode: this node's replication (controller, partition groups).
@@ -106,7 +108,17 @@ impl Broker {
             path: dir.join(topics::CONSUMER_OFFSETS_TOPIC),
             reason: e.to_string(),
         })?;
-        let broker = Self::assemble(config, meta.cluster_id, topics, groups, None)?;
+        let txns = TxnService::load(
+            chronik_txn::CoordinatorConfig::default(),
+            topics
+                .get(topics::TRANSACTION_STATE_TOPIC)
+                .map(|t: &Arc<Topic>| t.as_ref()),
+        )
+        .map_err(|e| StorageError::Corrupt {
+            path: dir.join(topics::TRANSACTION_STATE_TOPIC),
+            reason: e.to_string(),
+        })?;
+        let broker = Self::assemble(config, meta.cluster_id, topics, (groups, txns), None)?;
         broker.write_checkpoints()?;
         Ok(broker)
     }
@@ -126,15 +138,26 @@ impl Broker {
                     reason: e.to_string(),
                 }
             })?;
+        let txns =
+            TxnService::load(chronik_txn::CoordinatorConfig::default(), None).map_err(|e| {
+                StorageError::Corrupt {
+                    path: dir.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         let ids: Vec<String> = node.voters().iter().map(u64::to_string).collect();
         let cluster_id = format!("chronik-{}", ids.join("-"));
         let broker = Self::assemble(
             config,
             cluster_id,
             BTreeMap::new(),
-            groups,
+            (groups, txns),
             Some(Arc::clone(&node)),
         )?;
+        node.groups
+            .set_marker_writer(Arc::new(crate::txn::markers::BrokerMarkerWriter(
+                Arc::downgrade(&broker),
+            )));
         tokio::spawn(crate::cluster::run_reconciler(Arc::clone(&broker), node));
         Ok(broker)
     }
@@ -143,7 +166,7 @@ impl Broker {
         config: BrokerConfig,
         cluster_id: String,
         topics: BTreeMap<String, Arc<Topic>>,
-        groups: GroupService,
+        (groups, txns): (GroupService, TxnService),
         cluster: Option<Arc<ReplicationNode>>,
     ) -> Result<Arc<Self>, StorageError> {
         let data_arrived = Arc::new(Notify::new());
@@ -157,6 +180,7 @@ impl Broker {
             data_arrived,
             fetch_sessions: Mutex::new(FetchSessionCache::default()),
             groups: Arc::new(groups),
+            txns: Arc::new(txns),
             producer_ids,
             shutting_down: AtomicBool::new(false),
             cluster,

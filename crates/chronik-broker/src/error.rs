@@ -33,6 +33,10 @@ pub enum BrokerError {
     ControllerUnavailable(String),
     #[error("this broker is not the leader of the partition")]
     NotLeaderOrFollower,
+    #[error("the write could not be made durable: {0}")]
+    FlushFailed(String),
+    #[error(transparent)]
+    Transaction(#[from] chronik_txn::TxnError),
 }
 
 impl BrokerError {
@@ -51,6 +55,8 @@ impl BrokerError {
             Self::InvalidRequiredAcks(_) => ResponseError::InvalidRequiredAcks,
             Self::ShuttingDown | Self::NotLeaderOrFollower => ResponseError::NotLeaderOrFollower,
             Self::ControllerUnavailable(_) => ResponseError::RequestTimedOut,
+            Self::FlushFailed(_) => ResponseError::KafkaStorageError,
+            Self::Transaction(t) => txn_code(*t),
         };
         e.code()
     }
@@ -58,6 +64,18 @@ impl BrokerError {
     /// The message for responses that carry one (`error_message` fields).
     pub fn message(&self) -> String {
         self.to_string()
+    }
+}
+
+fn txn_code(e: chronik_txn::TxnError) -> ResponseError {
+    use chronik_txn::TxnError;
+    match e {
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::ProducerFenced => ResponseError::ProducerFenced,
+        TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+        TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
+        TxnError::ProducerIdUnavailable => ResponseError::CoordinatorNotAvailable,
     }
 }
 

@@ -9,6 +9,8 @@
 //! - `cluster`: cluster mode: topics from the controller image, admin through the controller.
 //! - `group_commit`: one fdatasync round shared by all concurrent appends on the node.
 //! - `groups`: the group coordinator service over `__consumer_offsets`.
+//! - `txn`: the transaction coordinator service over `__transaction_state`, and markers.
+//! - `internal_topic`: storing coordinator records and markers, reading internal topics back.
 //! - `producer_ids`: durable producer id blocks for idempotent producers.
 //! - `fetch_session`: incremental fetch sessions (KIP-227), pure.
 //! - `handlers`: `dispatch` and one file per Kafka API.
@@ -23,11 +25,13 @@ pub mod fetch_session;
 pub mod group_commit;
 pub mod groups;
 pub mod handlers;
+pub mod internal_topic;
 pub mod isr;
 pub mod partition;
 pub mod preferred_leader;
 pub mod producer_ids;
 pub mod topics;
+pub mod txn;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

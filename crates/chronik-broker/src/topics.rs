@@ -10,6 +10,13 @@ use std::sync::Arc;
 
 /// Name of the internal topic holding consumer group state (reserved for the group coordinator).
 pub const CONSUMER_OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// The internal topic holding the transaction coordinator's state.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// Whether `name` is one of the coordinators' internal topics.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == CONSUMER_OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC
+}
 
 /// A topic as the broker serves it. Immutable: a change replaces the whole value.
 #[derive(Debug)]
@@ -35,7 +42,7 @@ impl Topic {
         (0..self.record.partitions).contains(&index)
     }
     pub fn is_internal(&self) -> bool {
-        self.record.name == CONSUMER_OFFSETS_TOPIC
+        is_internal_topic(&self.record.name)
     }
 }
 

@@ -44,6 +44,8 @@ impl Default for CoordinatorConfig {
 pub struct GroupCoordinator {
     pub config: CoordinatorConfig,
     pub groups: BTreeMap<String, Group>,
+    /// Offsets committed inside open transactions, by producer id (see `txn_offsets`).
+    pub pending_txn_offsets: BTreeMap<i64, Vec<GroupRecord>>,
 }
 
 /// An Empty group with no members, no member ids pending and no committed offsets.
@@ -59,12 +61,17 @@ impl GroupCoordinator {
         Self {
             config,
             groups: BTreeMap::new(),
+            pending_txn_offsets: BTreeMap::new(),
         }
     }
 
     /// Forgets the groups `drop` selects (their coordination moved to another node).
     pub fn remove_groups(&mut self, drop: impl Fn(&str) -> bool) {
         self.groups.retain(|id, _| !drop(id));
+        for records in self.pending_txn_offsets.values_mut() {
+            records.retain(|r| !drop(r.group_id()));
+        }
+        self.pending_txn_offsets.retain(|_, r| !r.is_empty());
     }
 
     pub fn group(&self, id: &str) -> Option<&Group> {

@@ -12,7 +12,8 @@
 //! - `coordinator`: `GroupCoordinator`: the groups, replay, deadlines, `tick`.
 //! - `rebalance`: shared rebalance steps (prepare, complete join, protocol selection).
 //! - one file per operation: `join`, `sync`, `heartbeat`, `leave`, `offset_commit`,
-//!   `offset_fetch`, `describe` (DescribeGroups, ListGroups), `delete` (DeleteGroups, OffsetDelete).
+//!   `offset_fetch`, `describe` (DescribeGroups, ListGroups), `delete` (DeleteGroups, OffsetDelete),
+//!   `txn_offsets` (TxnOffsetCommit: offsets pending until their transaction's marker).
 
 pub mod coordinator;
 pub mod delete;
@@ -26,6 +27,7 @@ pub mod offset_fetch;
 mod rebalance;
 pub mod records;
 pub mod sync;
+pub mod txn_offsets;
 pub mod types;
 
 pub use coordinator::{CoordinatorConfig, GroupCoordinator};

@@ -21,6 +21,8 @@ pub mod error {
     pub const MEMBER_ID_REQUIRED: i16 = 79;
     pub const FENCED_INSTANCE_ID: i16 = 82;
     pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+    /// An open transaction committed an offset for the partition (KIP-447).
+    pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 }
 

@@ -5,11 +5,12 @@ use crate::controller::{records, MetadataOutcome, MetadataRecord, CONTROLLER_TOP
 use crate::leadership::LeaderDirectory;
 use crate::transport::wire::ControllerWriteError;
 use crate::transport::{GroupId, PeerHandler, PeerRequest, PeerResponse};
+use crate::txn_markers::MarkerWriter;
 use crate::types::{Applied, RecordBatch};
 use crate::types::{NodeId, Raft};
 use openraft::error::{ClientWriteError, RaftError};
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 #[derive(Default)]
 pub struct RaftGroups {
@@ -17,6 +18,8 @@ pub struct RaftGroups {
     groups: RwLock<HashMap<GroupId, Raft>>,
     /// Leadership announced by the peers.
     pub directory: LeaderDirectory,
+    /// Writes transaction markers peers ask for (set by the broker once it is open).
+    markers: OnceLock<Arc<dyn MarkerWriter>>,
 }
 
 impl RaftGroups {
@@ -25,6 +28,7 @@ impl RaftGroups {
             node_id,
             groups: RwLock::default(),
             directory: LeaderDirectory::default(),
+            markers: OnceLock::new(),
         }
     }
     pub fn insert(&self, group: GroupId, raft: Raft) {
@@ -39,6 +43,11 @@ impl RaftGroups {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(group)
     }
+    /// Registers the writer of transaction markers (once; later calls are ignored).
+    pub fn set_marker_writer(&self, writer: Arc<dyn MarkerWriter>) {
+        let _ = self.markers.set(writer);
+    }
+
     pub fn get(&self, group: &GroupId) -> Option<Raft> {
         self.groups
             .read()
@@ -64,6 +73,10 @@ impl PeerHandler for RaftGroups {
                     .record(from, announcements, tokio::time::Instant::now());
                 PeerResponse::Noted
             }
+            PeerRequest::WriteTxnMarkers(markers) => match self.markers.get() {
+                Some(writer) => PeerResponse::TxnMarkers(writer.write_markers(markers).await),
+                None => PeerResponse::BadRequest("this node is not serving partitions yet".into()),
+            },
             PeerRequest::Hello { .. } => PeerResponse::Hello {
                 node_id: self.node_id,
             },

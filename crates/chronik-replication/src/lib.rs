@@ -18,6 +18,7 @@
 //! - `log_store`: openraft's `RaftLogStorage` over a `ReplicaLog`.
 //! - `state_machine`: openraft's `RaftStateMachine` for a partition.
 //! - `transport`: the peer protocol, client, listener and openraft network over TCP.
+//! - `txn_markers`: transaction markers a coordinator asks a partition leader to write.
 
 pub mod config;
 pub mod controller;
@@ -33,6 +34,7 @@ pub mod raft_state;
 pub mod replica_log;
 pub mod state_machine;
 pub mod transport;
+pub mod txn_markers;
 pub mod types;
 
 pub use log_store::{LogStore, SharedReplica};

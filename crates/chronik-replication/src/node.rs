@@ -279,6 +279,31 @@ impl ReplicationNode {
             .leader(group, tokio::time::Instant::now())
     }
 
+    /// Asks node `target` (the leader of the partitions named) to write transaction markers.
+    pub async fn write_txn_markers(
+        &self,
+        target: NodeId,
+        markers: crate::txn_markers::TxnMarkers,
+    ) -> Result<crate::txn_markers::MarkerResults, NodeError> {
+        let client = self
+            .peers
+            .get(target)
+            .ok_or_else(|| NodeError::Raft(format!("no peer {target}")))?;
+        match client
+            .call(
+                &PeerRequest::WriteTxnMarkers(markers),
+                Duration::from_millis(CONTROLLER_WRITE_TIMEOUT_MS),
+            )
+            .await
+        {
+            Ok(PeerResponse::TxnMarkers(results)) => Ok(results),
+            Ok(other) => Err(NodeError::Raft(format!(
+                "node {target} did not write the markers: {other:?}"
+            ))),
+            Err(e) => Err(NodeError::Raft(e.to_string())),
+        }
+    }
+
     /// Asks replica `target` of `group` to campaign now (the last step of a leadership
     /// hand-over; see `config::handover_elect_delay`).
     pub async fn ask_to_elect(&self, target: NodeId, group: GroupId) -> Result<(), NodeError> {

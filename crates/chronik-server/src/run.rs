@@ -140,6 +140,7 @@ async fn serve(config: Config) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let upkeep = tokio::spawn(upkeep(Arc::clone(&broker), stop_rx.clone()));
     tokio::spawn(Arc::clone(&broker.groups).run_timers(Arc::clone(&broker)));
+    tokio::spawn(Arc::clone(&broker.txns).run_timers(Arc::clone(&broker)));
     let accept = tokio::spawn(crate::listener::accept_loop(
         kafka_listener,
         Arc::clone(&broker),

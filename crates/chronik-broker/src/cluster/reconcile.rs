@@ -4,8 +4,9 @@
 use super::TOPIC_ID_FILE;
 use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
+use crate::internal_topic::follow_leadership;
 use crate::partition::Partition;
-use crate::topics::{partition_dir_name, Topic, CONSUMER_OFFSETS_TOPIC};
+use crate::topics::{partition_dir_name, Topic, CONSUMER_OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC};
 use chronik_replication::controller::TopicImage;
 use chronik_replication::node::ReplicationNode;
 use chronik_replication::transport::GroupId;
@@ -99,7 +100,17 @@ async fn reconcile(broker: &Arc<Broker>, node: &ReplicationNode) -> Result<(), B
             let part = Arc::new(Partition::replicated(tp, log, raft));
             if name == CONSUMER_OFFSETS_TOPIC {
                 // The leader of an offsets partition coordinates its groups.
-                tokio::spawn(Arc::clone(&broker.groups).follow_leadership(Arc::clone(&part)));
+                tokio::spawn(follow_leadership(
+                    Arc::clone(&broker.groups),
+                    Arc::clone(&part),
+                ));
+            }
+            if name == TRANSACTION_STATE_TOPIC {
+                // The leader of a transaction state partition coordinates its transactions.
+                tokio::spawn(follow_leadership(
+                    Arc::clone(&broker.txns),
+                    Arc::clone(&part),
+                ));
             }
             partitions.push(part);
         }

@@ -1,58 +1,29 @@
 //! `__consumer_offsets`: group records as Kafka records (key and value bytes) in uncompressed
-//! record batches, one batch per partition per operation; and reading them back at start-up.
+//! record batches, one batch per partition per operation (`internal_topic`); and reading them
+//! back at start-up, with transactional offset commits and their markers.
 
-use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::internal_topic::{self, KeyValue};
 use crate::partition::Partition;
-use crate::topics::Topic;
-use bytes::{Bytes, BytesMut};
 use chronik_group::records::partition_for;
 use chronik_group::GroupRecord;
-use chronik_storage::log::read_batches;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use std::collections::BTreeMap;
 
 /// Kafka's `offsets.topic.num.partitions` default.
 pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
-/// Bytes read per step while loading a partition.
-const LOAD_READ_BYTES: usize = 1024 * 1024;
 
-/// Encodes records of one partition as one record batch. (The encoder starts a new batch
-/// whenever `offset - sequence` changes, so each record's sequence follows its offset from the
-/// batch's base sequence -1: one batch, as a replicated log needs one per entry.)
-pub fn encode_batch(records: &[&GroupRecord], now_ms: i64) -> Result<Vec<u8>, BrokerError> {
-    let kafka_records: Vec<Record> = records
+/// Encodes records of one partition as one record batch; with `producer`, inside that
+/// producer's transaction (TxnOffsetCommit).
+pub fn encode_batch(
+    records: &[&GroupRecord],
+    producer: Option<(i64, i16)>,
+    now_ms: i64,
+) -> Result<Vec<u8>, BrokerError> {
+    let kvs: Vec<KeyValue> = records
         .iter()
-        .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i64::try_from(i).unwrap_or(0),
-            sequence: i32::try_from(i).unwrap_or(0) - 1,
-            timestamp: now_ms,
-            key: Some(Bytes::from(r.encode_key())),
-            value: r.encode_value().map(Bytes::from),
-            headers: Default::default(),
-        })
+        .map(|r| (r.encode_key(), r.encode_value()))
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        kafka_records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| BrokerError::InvalidRequest(format!("cannot encode group records: {e}")))?;
-    Ok(buf.to_vec())
+    internal_topic::encode_batch(&kvs, producer, now_ms)
 }
 
 /// Groups records by the `__consumer_offsets` partition of their group.
@@ -66,43 +37,42 @@ pub fn by_partition(records: &[GroupRecord]) -> BTreeMap<i32, Vec<&GroupRecord>>
     out
 }
 
-/// Reads every group record stored in `__consumer_offsets`, in log order per partition.
-pub fn load_all(topic: Option<&Topic>) -> Result<Vec<GroupRecord>, BrokerError> {
-    let Some(topic) = topic else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for p in &topic.partitions {
-        out.extend(load_partition(p)?);
-    }
-    Ok(out)
+/// One entry of a `__consumer_offsets` partition, in log order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loaded {
+    /// A group record in effect once stored.
+    Record(GroupRecord),
+    /// An offset committed inside `producer_id`'s transaction.
+    Pending {
+        producer_id: i64,
+        record: GroupRecord,
+    },
+    /// `producer_id`'s transaction ended here.
+    Marker { producer_id: i64, commit: bool },
 }
 
-/// Reads the group records of one `__consumer_offsets` partition up to its high watermark.
-pub fn load_partition(p: &Partition) -> Result<Vec<GroupRecord>, BrokerError> {
+/// Reads the entries of one `__consumer_offsets` partition up to its high watermark.
+pub fn load_partition(p: &Partition) -> Result<Vec<Loaded>, BrokerError> {
     let mut out = Vec::new();
-    let (mut offset, hw, _) = Broker::offsets(p);
-    while offset < hw {
-        let Some(slice) = p.with_log(|l| l.read_slice(offset))? else {
-            break;
-        };
-        let data = read_batches(&slice, hw, LOAD_READ_BYTES, true)?;
-        if data.is_empty() {
-            break;
+    for rec in internal_topic::read_partition(p)? {
+        if rec.control {
+            if let Some(commit) = internal_topic::control_commit(rec.key.as_deref()) {
+                out.push(Loaded::Marker {
+                    producer_id: rec.producer_id,
+                    commit,
+                });
+            }
+            continue;
         }
-        let mut bytes = Bytes::from(data);
-        while !bytes.is_empty() {
-            let set = RecordBatchDecoder::decode(&mut bytes)
-                .map_err(|e| BrokerError::InvalidRequest(format!("{}: {e}", p.tp)))?;
-            for rec in set.records {
-                offset = offset.max(rec.offset + 1);
-                let Some(key) = rec.key else { continue };
-                match GroupRecord::decode(&key, rec.value.as_deref()) {
-                    Ok(r) => out.push(r),
-                    Err(e) => {
-                        tracing::warn!(partition = %p.tp, offset = rec.offset, error = %e, "skipping unreadable group record")
-                    }
-                }
+        let Some(key) = rec.key else { continue };
+        match GroupRecord::decode(&key, rec.value.as_deref()) {
+            Ok(r) if rec.transactional => out.push(Loaded::Pending {
+                producer_id: rec.producer_id,
+                record: r,
+            }),
+            Ok(r) => out.push(Loaded::Record(r)),
+            Err(e) => {
+                tracing::warn!(partition = %p.tp, offset = rec.offset, error = %e, "skipping unreadable group record")
             }
         }
     }
@@ -125,7 +95,7 @@ mod tests {
             })
             .collect();
         let refs: Vec<&GroupRecord> = records.iter().collect();
-        let encoded = encode_batch(&refs, 1_000).unwrap_or_default();
+        let encoded = encode_batch(&refs, None, 1_000).unwrap_or_default();
         let batches = batch::split_and_validate(&encoded).unwrap_or_default();
         assert_eq!(batches.len(), 1, "one batch for the whole operation");
         let (_, h) = batches[0];

@@ -3,17 +3,17 @@
 //! any response built from it is sent.
 
 use super::offsets_topic::{
-    by_partition, encode_batch, load_all, load_partition, OFFSETS_TOPIC_PARTITIONS,
+    by_partition, encode_batch, load_partition, Loaded, OFFSETS_TOPIC_PARTITIONS,
 };
 use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
+use crate::internal_topic::{start_store, PartitionCoordinator};
 use crate::partition::{Partition, Role};
 use crate::topics::{Topic, CONSUMER_OFFSETS_TOPIC};
 use chronik_group::records::partition_for;
 use chronik_group::{
     error, CoordinatorConfig, GroupCoordinator, GroupRecord, Output, Reply, ReplyTo,
 };
-use chronik_replication::RecordBatch;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -48,10 +48,8 @@ impl GroupService {
         now_ms: i64,
     ) -> Result<Self, BrokerError> {
         let mut coordinator = GroupCoordinator::new(config);
-        let records = load_all(offsets_topic)?;
-        for r in &records {
-            coordinator.replay(r, now_ms);
-        }
+        let records = crate::internal_topic::load_all(offsets_topic, load_partition)?;
+        replay_loaded(&mut coordinator, &records, now_ms);
         if !records.is_empty() {
             tracing::info!(
                 records = records.len(),
@@ -90,78 +88,6 @@ impl GroupService {
             Role::Leader { .. } => Some(error::COORDINATOR_LOAD_IN_PROGRESS),
             _ => Some(error::NOT_COORDINATOR),
         }
-    }
-
-    fn is_loaded(&self, partition: i32) -> bool {
-        self.loaded
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&partition)
-    }
-
-    /// Cluster mode: follows the leadership of one `__consumer_offsets` partition. When this
-    /// node becomes its leader and has applied an entry of its own term (so everything before
-    /// is committed), the partition's groups are rebuilt from the log; when it stops leading,
-    /// they are dropped. Ends when the partition's Raft group stops.
-    pub async fn follow_leadership(self: Arc<Self>, partition: Arc<Partition>) {
-        let Some(raft) = partition.raft().cloned() else {
-            return;
-        };
-        let p = partition.tp.partition;
-        let mut metrics = raft.metrics();
-        loop {
-            let (leading, caught_up) = {
-                let m = metrics.borrow();
-                (
-                    m.state.is_leader(),
-                    m.last_applied
-                        .is_some_and(|a| a.leader_id.term == m.current_term),
-                )
-            };
-            let loaded = self.is_loaded(p);
-            if leading && caught_up && !loaded {
-                self.load_partition(&partition).await;
-            } else if !leading && loaded {
-                self.unload_partition(p).await;
-            }
-            if metrics.changed().await.is_err() {
-                self.unload_partition(p).await;
-                return;
-            }
-        }
-    }
-
-    async fn load_partition(&self, partition: &Partition) {
-        let p = partition.tp.partition;
-        let mut st = self.state.lock().await;
-        let records = match load_partition(partition) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(partition = %partition.tp, error = %e, "cannot load consumer groups");
-                return;
-            }
-        };
-        st.remove_groups(|g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == p);
-        let now = now_ms();
-        for r in &records {
-            st.replay(r, now);
-        }
-        self.loaded
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(p);
-        self.changed.notify_one();
-        tracing::info!(partition = %partition.tp, records = records.len(), "coordinating the partition's consumer groups");
-    }
-
-    async fn unload_partition(&self, p: i32) {
-        let mut st = self.state.lock().await;
-        st.remove_groups(|g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == p);
-        self.loaded
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&p);
-        self.changed.notify_one();
     }
 
     /// Creates `__consumer_offsets` on first use, as Kafka does.
@@ -256,31 +182,62 @@ impl GroupService {
         records: &[GroupRecord],
         now: i64,
     ) -> Result<(), BrokerError> {
+        self.store(broker, records, None, now).await
+    }
+
+    /// Stores `records` in `__consumer_offsets` (with `producer`: inside its transaction).
+    async fn store(
+        &self,
+        broker: &Broker,
+        records: &[GroupRecord],
+        producer: Option<(i64, i16)>,
+        now: i64,
+    ) -> Result<(), BrokerError> {
         if records.is_empty() {
             return Ok(());
         }
         self.ensure_offsets_topic(broker)?;
-        let mut waits = Vec::new();
-        let mut proposed = Vec::new();
+        let mut pending = Vec::new();
         for (partition, recs) in by_partition(records) {
             let p = broker.partition(CONSUMER_OFFSETS_TOPIC, partition)?;
-            let mut batch = encode_batch(&recs, now)?;
-            if let Some(proposer) = p.proposer() {
-                // Replicated: stored once a majority has it on disk.
-                proposed.push(proposer.propose(RecordBatch(batch.into())));
-                continue;
-            }
-            p.with_log(|l| l.append(&mut batch, now))?;
-            waits.push(broker.group_commit.request(Arc::clone(&p)));
+            let batch = encode_batch(&recs, producer, now)?;
+            pending.push(start_store(broker, &p, batch, now)?);
         }
-        for p in proposed {
-            p.await
-                .map_err(|e| BrokerError::ControllerUnavailable(e.to_string()))?;
-        }
-        for w in waits {
-            w.wait().await.map_err(BrokerError::InvalidRequest)?;
+        for p in pending {
+            p.wait().await?;
         }
         Ok(())
+    }
+
+    /// TxnOffsetCommit: validates like OffsetCommit, stores the offsets inside the producer's
+    /// transaction, and keeps them pending until its marker. Returns one code per offset.
+    pub async fn commit_txn_offsets(
+        &self,
+        broker: &Broker,
+        req: &chronik_group::OffsetCommitRequest,
+        producer: (i64, i16),
+    ) -> Vec<i16> {
+        let mut st = self.state.lock().await;
+        let now = now_ms();
+        let (codes, records) = st.txn_commit_offsets(req, now);
+        match self.store(broker, &records, Some(producer), now).await {
+            Ok(()) => {
+                st.add_pending_txn_offsets(producer.0, &records);
+                codes
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not store transactional offsets");
+                vec![e.code(); codes.len()]
+            }
+        }
+    }
+
+    /// A transaction marker of `producer_id` was stored in `__consumer_offsets`.
+    pub async fn complete_txn_offsets(&self, producer_id: i64, commit: bool) {
+        self.state
+            .lock()
+            .await
+            .complete_txn_offsets(producer_id, commit, now_ms());
     }
 
     /// Keeps `__consumer_offsets` bounded: when a partition holds far more records than its
@@ -310,7 +267,7 @@ impl GroupService {
                 let snapshot_start = p.with_log(|l| l.log_end_offset());
                 for chunk in snapshot.chunks(OFFSETS_SNAPSHOT_BATCH_RECORDS) {
                     let refs: Vec<&GroupRecord> = chunk.iter().collect();
-                    let mut batch = encode_batch(&refs, now)?;
+                    let mut batch = encode_batch(&refs, None, now)?;
                     p.with_log(|l| l.append(&mut batch, now))?;
                 }
                 broker
@@ -358,6 +315,62 @@ impl GroupService {
                 return;
             }
             self.run(&broker, |c, now| ((), c.tick(now))).await;
+        }
+    }
+}
+
+impl PartitionCoordinator for GroupService {
+    fn is_loaded(&self, partition: i32) -> bool {
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&partition)
+    }
+
+    async fn load(&self, partition: &Partition) {
+        let p = partition.tp.partition;
+        let mut st = self.state.lock().await;
+        let records = match load_partition(partition) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(partition = %partition.tp, error = %e, "cannot load consumer groups");
+                return;
+            }
+        };
+        st.remove_groups(|g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == p);
+        replay_loaded(&mut st, &records, now_ms());
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(p);
+        self.changed.notify_one();
+        tracing::info!(partition = %partition.tp, records = records.len(), "coordinating the partition's consumer groups");
+    }
+
+    async fn unload(&self, p: i32) {
+        let mut st = self.state.lock().await;
+        st.remove_groups(|g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == p);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&p);
+        self.changed.notify_one();
+    }
+}
+
+/// Rebuilds state from what `__consumer_offsets` holds, in log order.
+fn replay_loaded(st: &mut GroupCoordinator, loaded: &[Loaded], now_ms: i64) {
+    for l in loaded {
+        match l {
+            Loaded::Record(r) => st.replay(r, now_ms),
+            Loaded::Pending {
+                producer_id,
+                record,
+            } => st.add_pending_txn_offsets(*producer_id, std::slice::from_ref(record)),
+            Loaded::Marker {
+                producer_id,
+                commit,
+            } => st.complete_txn_offsets(*producer_id, *commit, now_ms),
         }
     }
 }

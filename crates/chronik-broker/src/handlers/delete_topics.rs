@@ -39,7 +39,7 @@ pub fn handle(
                 return r.with_error_code(code(ResponseError::UnknownTopicId));
             };
             r.name = Some(topic_name(&name));
-            if name == crate::topics::CONSUMER_OFFSETS_TOPIC {
+            if crate::topics::is_internal_topic(&name) {
                 return r
                     .with_error_code(code(ResponseError::InvalidTopicException))
                     .with_error_message(Some(str_bytes(format!(

@@ -1,13 +1,14 @@
-//! FindCoordinator (key 10): on a single node this node coordinates every group; in a cluster
-//! the leader of the group's `__consumer_offsets` partition does. Transaction coordinators are
-//! not available until transactions are implemented.
+//! FindCoordinator (key 10): on a single node this node coordinates every group and every
+//! transactional id; in a cluster the leader of the key's partition of `__consumer_offsets`
+//! (groups) or `__transaction_state` (transactional ids) does.
 
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::{code, NONE};
 use crate::groups::offsets_topic::OFFSETS_TOPIC_PARTITIONS;
-use crate::topics::CONSUMER_OFFSETS_TOPIC;
-use chronik_group::records::partition_for;
+use crate::topics::{CONSUMER_OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC};
+use crate::txn::TXN_STATE_PARTITIONS;
+use chronik_types::ids::partition_for;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
@@ -15,6 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 /// FindCoordinator v4+ batches keys in `coordinator_keys`.
 const BATCHED_VERSION: i16 = 4;
 
@@ -23,13 +25,23 @@ pub fn handle(
     version: i16,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (error, message) = if req.key_type != KEY_TYPE_GROUP {
+    let internal = match req.key_type {
+        KEY_TYPE_GROUP => Ok((CONSUMER_OFFSETS_TOPIC, OFFSETS_TOPIC_PARTITIONS)),
+        KEY_TYPE_TRANSACTION => Ok((TRANSACTION_STATE_TOPIC, TXN_STATE_PARTITIONS)),
+        other => Err(other),
+    };
+    let ensured = match internal {
+        Ok((CONSUMER_OFFSETS_TOPIC, _)) => broker.groups.ensure_offsets_topic(broker),
+        Ok(_) => broker.txns.ensure_state_topic(broker),
+        Err(_) => Ok(()),
+    };
+    let (error, message) = if let Err(key_type) = internal {
         (
-            code(ResponseError::CoordinatorNotAvailable),
-            Some("transactions are not supported yet".to_string()),
+            code(ResponseError::InvalidRequest),
+            Some(format!("unknown coordinator key type {key_type}")),
         )
-    } else if let Err(e) = broker.groups.ensure_offsets_topic(broker) {
-        tracing::warn!(error = %e, "cannot create __consumer_offsets");
+    } else if let Err(e) = ensured {
+        tracing::warn!(error = %e, "cannot create an internal topic");
         (
             code(ResponseError::CoordinatorNotAvailable),
             Some(e.message()),
@@ -41,14 +53,15 @@ pub fn handle(
         if error != NONE {
             return (-1, str_bytes(""), -1, error, message.clone());
         }
-        match coordinator_of(broker, key) {
+        let (topic, partitions) = internal.unwrap_or((CONSUMER_OFFSETS_TOPIC, 1));
+        match coordinator_of(broker, topic, partition_for(key, partitions)) {
             Some((node, host, port)) => (node, str_bytes(host), port, NONE, None),
             None => (
                 -1,
                 str_bytes(""),
                 -1,
                 code(ResponseError::CoordinatorNotAvailable),
-                Some("the group's coordinator has no leader yet".into()),
+                Some("the coordinator's partition has no leader yet".into()),
             ),
         }
     };
@@ -81,9 +94,9 @@ pub fn handle(
     r
 }
 
-/// The broker coordinating `group_id`: this node on a single node; in a cluster the leader of
-/// the group's `__consumer_offsets` partition (`None` while it has none).
-fn coordinator_of(broker: &Broker, group_id: &str) -> Option<(i32, String, i32)> {
+/// The broker coordinating a key: this node on a single node; in a cluster the leader of the
+/// key's `partition` of the internal `topic` (`None` while it has none).
+fn coordinator_of(broker: &Broker, topic: &str, p: i32) -> Option<(i32, String, i32)> {
     let Some(cluster) = &broker.cluster else {
         return Some((
             broker.config.node_id,
@@ -91,8 +104,7 @@ fn coordinator_of(broker: &Broker, group_id: &str) -> Option<(i32, String, i32)>
             broker.config.advertised_port,
         ));
     };
-    let p = partition_for(group_id, OFFSETS_TOPIC_PARTITIONS);
-    let (leader, _) = broker.partition_leader(CONSUMER_OFFSETS_TOPIC, p)?;
+    let (leader, _) = broker.partition_leader(topic, p)?;
     let (host, port) =
         cluster.with_image(|i| i.brokers.get(&leader).map(|b| (b.host.clone(), b.port)))?;
     Some((i32::try_from(leader).ok()?, host, port))

@@ -2,6 +2,8 @@
 //! produce appends happen in the order requests arrived on the connection) and returns a future
 //! for the rest (waiting for fsync, long-poll fetch). `None` means no response (acks=0).
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod alter_configs;
 mod api_versions;
 mod create_partitions;
@@ -12,6 +14,8 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -21,6 +25,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -28,6 +33,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 pub use api_versions::{api_versions_response, unsupported_version_response};
 
@@ -97,9 +103,35 @@ pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest, client_host: &str) ->
         RequestKind::OffsetForLeaderEpoch(r) => ready(ResponseKind::OffsetForLeaderEpoch(
             offset_for_leader_epoch::handle(broker, r),
         )),
-        RequestKind::InitProducerId(r) => ready(ResponseKind::InitProducerId(
-            init_producer_id::handle(broker, r),
-        )),
+        RequestKind::InitProducerId(r) => {
+            later!(broker, |b| init_producer_id::handle(&b, r), InitProducerId)
+        }
+        RequestKind::AddPartitionsToTxn(r) => later!(
+            broker,
+            |b| add_partitions_to_txn::handle(&b, r),
+            AddPartitionsToTxn
+        ),
+        RequestKind::AddOffsetsToTxn(r) => later!(
+            broker,
+            |b| add_offsets_to_txn::handle(&b, r),
+            AddOffsetsToTxn
+        ),
+        RequestKind::EndTxn(r) => later!(broker, |b| end_txn::handle(&b, r), EndTxn),
+        RequestKind::TxnOffsetCommit(r) => later!(
+            broker,
+            |b| txn_offset_commit::handle(&b, r),
+            TxnOffsetCommit
+        ),
+        RequestKind::DescribeTransactions(r) => later!(
+            broker,
+            |b| describe_transactions::handle(&b, r),
+            DescribeTransactions
+        ),
+        RequestKind::ListTransactions(r) => later!(
+            broker,
+            |b| list_transactions::handle(&b, r),
+            ListTransactions
+        ),
         RequestKind::FindCoordinator(r) => ready(ResponseKind::FindCoordinator(
             find_coordinator::handle(broker, v, r),
         )),

@@ -10,34 +10,73 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest as WireRequest, OffsetCommitResponse};
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, req: WireRequest) -> OffsetCommitResponse {
-    // Partitions of unknown topics are answered without reaching the coordinator.
+/// One committed offset as the wire carries it: (partition, offset, leader epoch, metadata).
+pub(super) type WireOffset<'a> = (i32, i64, i32, Option<&'a str>);
+
+/// Where each requested partition's answer goes: (topic index, partition, index into the
+/// entries sent to the coordinator, or `None` for a partition of an unknown topic).
+pub(super) type Slot = (usize, i32, Option<usize>);
+
+/// The offsets of known partitions as coordinator entries, and a slot for every partition.
+/// Partitions of unknown topics are answered without reaching the coordinator.
+pub(super) fn collect_offsets<'a>(
+    broker: &Broker,
+    topics: impl Iterator<Item = (&'a str, Vec<WireOffset<'a>>)>,
+) -> (Vec<OffsetCommitEntry>, Vec<Slot>) {
     let mut entries = Vec::new();
-    let mut slots = Vec::new(); // (topic index, partition, Some(entry index) | None = unknown)
-    for (ti, t) in req.topics.iter().enumerate() {
-        let topic = broker.topic(t.name.0.as_str());
-        for p in &t.partitions {
+    let mut slots = Vec::new();
+    for (ti, (name, partitions)) in topics.enumerate() {
+        let topic = broker.topic(name);
+        for (partition, offset, leader_epoch, metadata) in partitions {
             let known = topic
                 .as_ref()
-                .is_some_and(|tp| tp.partition(p.partition_index).is_some());
+                .is_some_and(|tp| tp.partition(partition).is_some());
             if known {
-                slots.push((ti, p.partition_index, Some(entries.len())));
+                slots.push((ti, partition, Some(entries.len())));
                 entries.push(OffsetCommitEntry {
-                    topic: t.name.0.to_string(),
-                    partition: p.partition_index,
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata: p
-                        .committed_metadata
-                        .as_ref()
-                        .map(|m| m.to_string())
-                        .unwrap_or_default(),
+                    topic: name.to_string(),
+                    partition,
+                    offset,
+                    leader_epoch,
+                    metadata: metadata.unwrap_or_default().to_string(),
                 });
             } else {
-                slots.push((ti, p.partition_index, None));
+                slots.push((ti, partition, None));
             }
         }
     }
+    (entries, slots)
+}
+
+/// The error code of one slot once the coordinator answered `codes` (`stored`: its records
+/// were stored).
+pub(super) fn slot_code(entry: Option<usize>, stored: bool, codes: &[i16]) -> i16 {
+    match entry {
+        None => code(ResponseError::UnknownTopicOrPartition),
+        Some(_) if !stored => error::COORDINATOR_NOT_AVAILABLE,
+        Some(i) => codes.get(i).copied().unwrap_or(error::NONE),
+    }
+}
+
+pub async fn handle(broker: &Arc<Broker>, req: WireRequest) -> OffsetCommitResponse {
+    let (entries, slots) = collect_offsets(
+        broker,
+        req.topics.iter().map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    (
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.committed_metadata.as_ref().map(|m| m.as_str()),
+                    )
+                })
+                .collect();
+            (t.name.0.as_str(), partitions)
+        }),
+    );
     let request = OffsetCommitRequest {
         group_id: req.group_id.0.to_string(),
         generation_id: req.generation_id_or_member_epoch,
@@ -71,11 +110,7 @@ pub async fn handle(broker: &Arc<Broker>, req: WireRequest) -> OffsetCommitRespo
         .map(|t| OffsetCommitResponseTopic::default().with_name(t.name.clone()))
         .collect();
     for (ti, partition, entry) in slots {
-        let error_code = match entry {
-            None => code(ResponseError::UnknownTopicOrPartition),
-            Some(_) if !stored => error::COORDINATOR_NOT_AVAILABLE,
-            Some(i) => codes.get(i).copied().unwrap_or(error::NONE),
-        };
+        let error_code = slot_code(entry, stored, &codes);
         if let Some(t) = topics.get_mut(ti) {
             t.partitions.push(
                 OffsetCommitResponsePartition::default()

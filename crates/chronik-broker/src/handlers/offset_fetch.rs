@@ -1,8 +1,10 @@
-//! OffsetFetch (key 9): one group (v0-7) or several (v8+); all partitions when topics is null.
+//! OffsetFetch (key 9): one group (v0-7) or several (v8+); all partitions when topics is null;
+//! with `require_stable` (v7+), UNSTABLE_OFFSET_COMMIT where an open transaction committed one.
 
 use super::{str_bytes, topic_name};
 use crate::broker::Broker;
 use crate::error::NONE;
+use chronik_group::error::UNSTABLE_OFFSET_COMMIT;
 use chronik_group::offset_fetch::FetchedOffset;
 use chronik_group::GroupCoordinator;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -59,6 +61,18 @@ pub async fn handle(
                     .into_iter()
                     .map(|(name, parts)| {
                         let parts = parts.into_iter().map(|(p, (offset, epoch, metadata))| {
+                            let unstable = req.require_stable
+                                && coordinator.has_pending_txn_offset(
+                                    g.group_id.0.as_str(),
+                                    &name,
+                                    p,
+                                );
+                            if unstable {
+                                return OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(-1)
+                                    .with_error_code(UNSTABLE_OFFSET_COMMIT);
+                            }
                             OffsetFetchResponsePartitions::default()
                                 .with_partition_index(p)
                                 .with_committed_offset(offset)
@@ -89,6 +103,14 @@ pub async fn handle(
         .into_iter()
         .map(|(name, parts)| {
             let parts = parts.into_iter().map(|(p, (offset, epoch, metadata))| {
+                let unstable = req.require_stable
+                    && coordinator.has_pending_txn_offset(req.group_id.0.as_str(), &name, p);
+                if unstable {
+                    return OffsetFetchResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(-1)
+                        .with_error_code(UNSTABLE_OFFSET_COMMIT);
+                }
                 let mut r = OffsetFetchResponsePartition::default()
                     .with_partition_index(p)
                     .with_committed_offset(offset)

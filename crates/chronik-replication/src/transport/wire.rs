@@ -56,6 +56,8 @@ pub enum PeerRequest {
     ElectNow(GroupId),
     /// The partitions the sender leads (see `leadership`).
     Leadership(Vec<crate::leadership::Announcement>),
+    /// Write these transaction markers (sent to the partitions' leader; see `txn_markers`).
+    WriteTxnMarkers(crate::txn_markers::TxnMarkers),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,6 +80,8 @@ pub enum PeerResponse {
     Electing,
     /// The receiver noted the announcements (answer to `Leadership`).
     Noted,
+    /// Per partition, whether its marker is stored (answer to `WriteTxnMarkers`).
+    TxnMarkers(crate::txn_markers::MarkerResults),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

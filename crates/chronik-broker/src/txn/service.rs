@@ -1,0 +1,319 @@
+//! `TxnService`: runs transaction coordinator operations one at a time. An operation's records
+//! are stored in `__transaction_state` before its effects become visible and before it is
+//! answered; a decided transaction's markers are written before it is completed.
+
+use super::markers;
+use super::state_topic::{self, partition_of, TXN_STATE_PARTITIONS};
+use crate::broker::{now_ms, Broker};
+use crate::error::BrokerError;
+use crate::internal_topic::{start_store, PartitionCoordinator};
+use crate::partition::{Partition, Role};
+use crate::topics::{Topic, TRANSACTION_STATE_TOPIC};
+use chronik_txn::coordinator::EndStep;
+use chronik_txn::{
+    Completion, CoordinatorConfig, InitStep, TransactionCoordinator, TxnError, TxnRecord,
+};
+use kafka_protocol::error::ResponseError;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+use tokio::sync::{Mutex, MutexGuard, Notify};
+
+/// How often decided transactions whose markers could not all be written are retried.
+const MARKER_RETRY_MS: u64 = 500;
+/// Shortest wait between two timer rounds.
+const TIMER_RESOLUTION_MS: u64 = 10;
+
+pub struct TxnService {
+    state: Mutex<TransactionCoordinator>,
+    /// Wakes the timer task when deadlines may have changed.
+    changed: Notify,
+    /// Cluster mode: the `__transaction_state` partitions this node leads and has loaded.
+    loaded: std::sync::Mutex<BTreeSet<i32>>,
+}
+
+impl TxnService {
+    /// Builds the coordinator by replaying what `__transaction_state` holds (start-up).
+    pub fn load(config: CoordinatorConfig, topic: Option<&Topic>) -> Result<Self, BrokerError> {
+        let mut coordinator = TransactionCoordinator::new(config);
+        let records = crate::internal_topic::load_all(topic, state_topic::load_partition)?;
+        coordinator.apply(&records);
+        if !records.is_empty() {
+            tracing::info!(records = records.len(), "loaded transactions");
+        }
+        Ok(Self {
+            state: Mutex::new(coordinator),
+            changed: Notify::new(),
+            loaded: std::sync::Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    /// Creates `__transaction_state` on first use, as Kafka does.
+    pub fn ensure_state_topic(&self, broker: &Broker) -> Result<(), BrokerError> {
+        if broker.topic(TRANSACTION_STATE_TOPIC).is_some() {
+            return Ok(());
+        }
+        let mut configs = BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        configs.insert("segment.bytes".to_string(), (100 * 1024 * 1024).to_string());
+        let rf = if broker.cluster.is_some() { -1 } else { 1 };
+        match broker.create_topic(TRANSACTION_STATE_TOPIC, TXN_STATE_PARTITIONS, rf, configs) {
+            Ok(_) | Err(BrokerError::TopicAlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Why this node cannot coordinate `transactional_id` now (NOT_COORDINATOR,
+    /// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE), or `None` when it can.
+    pub fn coordinator_error(&self, broker: &Broker, transactional_id: &str) -> Option<i16> {
+        let not_available = ResponseError::CoordinatorNotAvailable.code();
+        if self.ensure_state_topic(broker).is_err() {
+            return Some(not_available);
+        }
+        broker.cluster.as_ref()?;
+        let p = partition_of(transactional_id);
+        let partition = match broker.partition(TRANSACTION_STATE_TOPIC, p) {
+            Ok(partition) => partition,
+            Err(BrokerError::NotLeaderOrFollower) => {
+                return Some(ResponseError::NotCoordinator.code())
+            }
+            Err(_) => return Some(not_available),
+        };
+        match partition.role() {
+            Role::Leader { .. } if !partition.accepts_writes() => {
+                Some(ResponseError::NotCoordinator.code())
+            }
+            Role::Leader { .. } if self.is_loaded(p) => None,
+            Role::Leader { .. } => Some(ResponseError::CoordinatorLoadInProgress.code()),
+            _ => Some(ResponseError::NotCoordinator.code()),
+        }
+    }
+
+    /// Read-only access (DescribeTransactions, ListTransactions).
+    pub async fn read(&self) -> MutexGuard<'_, TransactionCoordinator> {
+        self.state.lock().await
+    }
+
+    /// InitProducerId with a transactional id: the producer id and epoch to use. An open
+    /// transaction of an earlier producer with this id is aborted first.
+    pub async fn init_producer_id(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), BrokerError> {
+        let mut st = self.state.lock().await;
+        // At most: abort the open transaction, then initialise.
+        for _ in 0..2 {
+            let step =
+                st.init_producer_id(transactional_id, timeout_ms, expected, now_ms(), || {
+                    broker.allocate_producer_id().ok()
+                })?;
+            match step {
+                InitStep::Ready {
+                    records,
+                    producer_id,
+                    producer_epoch,
+                } => {
+                    self.store(broker, &mut st, &records).await?;
+                    return Ok((producer_id, producer_epoch));
+                }
+                InitStep::AbortFirst { records, abort } => {
+                    self.store(broker, &mut st, &records).await?;
+                    if let Err(e) = self.complete(broker, &mut st, &abort).await {
+                        tracing::warn!(transactional_id, error = %e, "could not abort the open transaction yet");
+                        return Err(TxnError::ConcurrentTransactions.into());
+                    }
+                }
+            }
+        }
+        Err(TxnError::ConcurrentTransactions.into())
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn.
+    pub async fn add_partitions(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer: (i64, i16),
+        partitions: &[(String, i32)],
+    ) -> Result<(), BrokerError> {
+        let mut st = self.state.lock().await;
+        let records = st.add_partitions(
+            transactional_id,
+            producer.0,
+            producer.1,
+            partitions,
+            now_ms(),
+        )?;
+        self.store(broker, &mut st, &records).await?;
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// EndTxn: stores the decision, writes the markers, completes. The decision stands once
+    /// stored: markers that cannot be written now are retried by the timer.
+    pub async fn end_txn(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer: (i64, i16),
+        commit: bool,
+    ) -> Result<(), BrokerError> {
+        let mut st = self.state.lock().await;
+        let step = st.end_txn(transactional_id, producer.0, producer.1, commit, now_ms())?;
+        let EndStep::Prepare {
+            records,
+            completion,
+        } = step
+        else {
+            return Ok(());
+        };
+        self.store(broker, &mut st, &records).await?;
+        if let Err(e) = self.complete(broker, &mut st, &completion).await {
+            tracing::warn!(transactional_id, error = %e, "transaction markers not written yet; retrying");
+        }
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Writes the markers of a decided transaction and stores its completion.
+    async fn complete(
+        &self,
+        broker: &Broker,
+        st: &mut TransactionCoordinator,
+        c: &Completion,
+    ) -> Result<(), BrokerError> {
+        let epoch = self.coordinator_epoch(broker, &c.transactional_id);
+        markers::write(broker, c, epoch).await?;
+        let records = st.complete(c, now_ms());
+        self.store(broker, st, &records).await
+    }
+
+    /// The leader epoch of the id's `__transaction_state` partition (0 on a single node).
+    fn coordinator_epoch(&self, broker: &Broker, transactional_id: &str) -> i32 {
+        broker
+            .partition(TRANSACTION_STATE_TOPIC, partition_of(transactional_id))
+            .ok()
+            .and_then(|p| match p.role() {
+                Role::Leader { epoch } => Some(epoch),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
+    /// Stores `records` in `__transaction_state`, then applies them.
+    async fn store(
+        &self,
+        broker: &Broker,
+        st: &mut TransactionCoordinator,
+        records: &[TxnRecord],
+    ) -> Result<(), BrokerError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.ensure_state_topic(broker)?;
+        let now = now_ms();
+        let mut pending = Vec::new();
+        for (partition, batch) in state_topic::batches(records, now)? {
+            let p = broker.partition(TRANSACTION_STATE_TOPIC, partition)?;
+            pending.push(start_store(broker, &p, batch, now)?);
+        }
+        for p in pending {
+            p.wait().await?;
+        }
+        st.apply(records);
+        Ok(())
+    }
+
+    /// Aborts transactions past their timeout, forgets expired ids and retries unfinished
+    /// markers, until the broker shuts down.
+    pub async fn run_timers(self: Arc<Self>, broker: Arc<Broker>) {
+        loop {
+            let (next, preparing) = {
+                let st = self.state.lock().await;
+                (st.next_deadline(), !st.preparing().is_empty())
+            };
+            let changed = self.changed.notified();
+            let mut wait_ms = next.map(|d| u64::try_from(d - now_ms()).unwrap_or(0));
+            if preparing {
+                wait_ms = Some(wait_ms.map_or(MARKER_RETRY_MS, |w| w.min(MARKER_RETRY_MS)));
+            }
+            match wait_ms {
+                Some(ms) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(ms.max(TIMER_RESOLUTION_MS))) => {}
+                        _ = changed => continue,
+                    }
+                }
+                None => {
+                    changed.await;
+                    continue;
+                }
+            }
+            if broker.is_shutting_down() {
+                return;
+            }
+            self.tick(&broker).await;
+        }
+    }
+
+    async fn tick(&self, broker: &Broker) {
+        let mut st = self.state.lock().await;
+        let (records, timed_out) = st.tick(now_ms());
+        if let Err(e) = self.store(broker, &mut st, &records).await {
+            tracing::warn!(error = %e, "could not store timed-out transactions");
+            return;
+        }
+        for c in &timed_out {
+            tracing::info!(transactional_id = %c.transactional_id, producer_id = c.producer_id, "aborting a transaction past its timeout");
+        }
+        // Every decided transaction not yet complete: those just timed out, and those whose
+        // markers failed before (or that were decided before a restart or failover).
+        for c in st.preparing() {
+            if let Err(e) = self.complete(broker, &mut st, &c).await {
+                tracing::debug!(transactional_id = %c.transactional_id, error = %e, "transaction markers not written yet");
+            }
+        }
+    }
+}
+
+impl PartitionCoordinator for TxnService {
+    fn is_loaded(&self, partition: i32) -> bool {
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&partition)
+    }
+
+    async fn load(&self, partition: &Partition) {
+        let p = partition.tp.partition;
+        let mut st = self.state.lock().await;
+        let records = match state_topic::load_partition(partition) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(partition = %partition.tp, error = %e, "cannot load transactions");
+                return;
+            }
+        };
+        st.remove_ids(|id| partition_of(id) == p);
+        st.apply(&records);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(p);
+        self.changed.notify_one();
+        tracing::info!(partition = %partition.tp, records = records.len(), "coordinating the partition's transactions");
+    }
+
+    async fn unload(&self, p: i32) {
+        let mut st = self.state.lock().await;
+        st.remove_ids(|id| partition_of(id) == p);
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&p);
+        self.changed.notify_one();
+    }
+}
