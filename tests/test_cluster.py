@@ -203,20 +203,20 @@ class ContinuousConsumer(threading.Thread):
             raise self.exc
 
 
-def find_coordinator_v2(group: str, correlation_id: int) -> bytes:
+def find_coordinator_v2(key: str, correlation_id: int, key_type: int = 0) -> bytes:
     from kafka.protocol.metadata import FindCoordinatorRequest
 
-    req = FindCoordinatorRequest(key=group, key_type=0)
+    req = FindCoordinatorRequest(key=key, key_type=key_type)
     req.with_header(correlation_id=correlation_id, client_id="chronik-cluster-test")
     return req.encode(version=2, header=True, framed=True)
 
 
-def coordinator_id(bootstrap: str, group: str) -> int:
-    """The node FindCoordinator (v2) names for `group`."""
+def coordinator_id(bootstrap: str, group: str, key_type: int = 0) -> int:
+    """The node FindCoordinator (v2) names for `group` (key_type 1: a transactional id)."""
     import struct
 
     with connect(bootstrap) as s:
-        s.sendall(find_coordinator_v2(group, correlation_id=7))
+        s.sendall(find_coordinator_v2(group, correlation_id=7, key_type=key_type))
         frame = recv_frame(s, timeout=30)
     # correlation id, throttle_time_ms, error_code, error_message (nullable string), node_id
     _, _, error = struct.unpack_from(">iih", frame, 0)
@@ -784,3 +784,65 @@ def test_leader_whose_fsync_fails_stops_and_loses_nothing(server_factory, topic_
     sent = [m.value.decode() for m in before + after]
     assert sorted(values) == sorted(sent), (
         f"read {len(values)} values ({len(set(values))} distinct), sent {len(sent)}")
+
+
+# ---------------------------------------------------------------------------
+# 10. transactions across nodes
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_transactions_span_partitions_led_by_every_node_and_survive_coordinator_kill9(
+        cluster, topic_name):
+    """A transaction writes to three partitions whose leaders are spread over the nodes, so its
+    markers go to other nodes; commits are read by read_committed consumers and aborts never
+    are. Then the transaction coordinator is killed with a transaction open: a new producer with
+    the same transactional id, through the survivors, aborts it (the new coordinator loaded the
+    state from the replicated __transaction_state) and commits its own."""
+    from test_transactions import (TXN_OP_TIMEOUT, per_partition, plain_produce, produce_txn,
+                                   read_through_sentinels, sentinels, spread, txn_producer)
+
+    partitions = 3
+    c = cluster.start()
+    c.create_topic(topic_name, partitions)
+    leaders = {c.wait_leader(topic_name, p) for p in range(partitions)}
+    assert len(leaders) > 1, f"the partitions' leaders are all on one node: {leaders}"
+    txn_id = f"txn-{topic_name}"
+    producer = txn_producer(c.bootstrap(), txn_id)
+    producer.init_transactions(TXN_OP_TIMEOUT)
+    committed = spread("committed", 9, partitions)
+    producer.begin_transaction()
+    produce_txn(producer, topic_name, committed)
+    producer.commit_transaction(TXN_OP_TIMEOUT)
+    aborted = spread("aborted", 9, partitions)
+    producer.begin_transaction()
+    produce_txn(producer, topic_name, aborted)
+    producer.abort_transaction(TXN_OP_TIMEOUT)
+    left_open = spread("left-open", 9, partitions)
+    producer.begin_transaction()
+    produce_txn(producer, topic_name, left_open)
+    coordinator = coordinator_id(c[1].bootstrap, txn_id, key_type=1)
+
+    c[coordinator].kill9()
+    survivors = [i for i in c.ids if i != coordinator]
+    successor = txn_producer(c.bootstrap(survivors), txn_id)
+    try:
+        successor.init_transactions(PROGRESS_TIMEOUT_S)
+        after = spread("after-failover", 9, partitions)
+        successor.begin_transaction()
+        produce_txn(successor, topic_name, after)
+        successor.commit_transaction(PROGRESS_TIMEOUT_S)
+    finally:
+        successor.flush(1)
+    marks = sentinels("end", partitions)
+    plain_produce(c.bootstrap(survivors), topic_name, marks)
+
+    seen = read_through_sentinels(c.bootstrap(survivors), topic_name, partitions,
+                                  "read_committed", marks, timeout=PROGRESS_TIMEOUT_S)
+    assert seen == per_partition(committed, after, marks, partitions=partitions), (
+        f"leaders {leaders}, coordinator {coordinator}")
+    everything = read_through_sentinels(c.bootstrap(survivors), topic_name, partitions,
+                                        "read_uncommitted", marks, timeout=PROGRESS_TIMEOUT_S)
+    assert everything == per_partition(committed, aborted, left_open, after, marks,
+                                       partitions=partitions)
+
