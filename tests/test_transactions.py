@@ -568,3 +568,72 @@ def test_describe_and_list_transactions_show_state_and_partitions(server, topic_
         assert txn_id in {t.transactional_id for ts in committed.values() for t in ts}, committed
     finally:
         admin.close()
+
+
+def produce_raw_transactional_batch(bootstrap: str, transactional_id: str, topic: str, partition: int,
+                                    producer: tuple[int, int], base_sequence: int, value: bytes) -> int:
+    """Sends one transactional record batch in a Produce v7 request (as a producer whose
+    request was delayed would) and returns the partition's error code."""
+    import struct
+
+    from kafka.protocol.producer.produce import ProduceRequest
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    from kafka_wire import connect, recv_frame
+
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=True,
+                                        producer_id=producer[0], producer_epoch=producer[1],
+                                        base_sequence=base_sequence, batch_size=1 << 20)
+    builder.append(0, timestamp=int(time.time() * 1000), key=value, value=value, headers=[])
+    records = bytes(builder.build())
+    req = ProduceRequest(transactional_id=transactional_id, acks=-1, timeout_ms=10_000, topic_data=[
+        ProduceRequest.TopicProduceData(name=topic, partition_data=[
+            ProduceRequest.TopicProduceData.PartitionProduceData(index=partition, records=records)])])
+    req.with_header(correlation_id=11, client_id="late-producer")
+    with connect(bootstrap) as s:
+        s.sendall(req.encode(version=7, header=True, framed=True))
+        resp = recv_frame(s, timeout=15)
+    # correlation id, [topic: name, [partition: index, error_code, ...]]
+    (name_len,) = struct.unpack_from(">h", resp, 8)
+    at = 10 + name_len + 4  # past the topic name and the partition count
+    _, error = struct.unpack_from(">ih", resp, at)
+    return error
+
+
+def test_a_late_batch_of_an_ended_transaction_is_refused_and_holds_nothing_back(server, topic_name):
+    """KIP-890 part 1: a transactional batch that arrives after its transaction ended (a delayed
+    or retried produce) gets INVALID_TXN_STATE instead of opening a transaction nobody will end,
+    which would hold every read_committed consumer of the partition back for good."""
+    from kafka.admin import KafkaAdminClient
+
+    ck_create_topic(server.bootstrap, topic_name, 1)
+    txn_id = f"txn-late-{topic_name}"
+    producer = txn_producer(server.bootstrap, txn_id)
+    producer.init_transactions(TXN_OP_TIMEOUT)
+    producer.begin_transaction()
+    produce_txn(producer, topic_name, [(0, b"in-time")])
+    admin = KafkaAdminClient(bootstrap_servers=server.bootstrap)
+    try:
+        open_txn = admin.describe_transactions([txn_id])[txn_id]
+    finally:
+        admin.close()
+    ids = (open_txn.producer_id, open_txn.producer_epoch)
+    producer.commit_transaction(TXN_OP_TIMEOUT)
+
+    # The producer's next sequence number, so only the transaction check can refuse it.
+    error = produce_raw_transactional_batch(server.bootstrap, txn_id, topic_name, 0, ids, 1, b"late")
+    assert error == 48, f"a late transactional batch got error {error}, expected INVALID_TXN_STATE (48)"
+
+    marks = sentinels("late-end", 1)
+    plain_produce(server.bootstrap, topic_name, marks)
+    reader = Reader(server.bootstrap, topic_name, 1, "read_committed")
+    try:
+        reader.read_until_values({v for _, v in marks})
+        assert reader.values() == {0: [b"in-time", marks[0][1]]}
+        uncommitted = Reader(server.bootstrap, topic_name, 1, "read_uncommitted")
+        try:
+            assert reader.end_offsets() == uncommitted.end_offsets(), "the last stable offset is held back"
+        finally:
+            uncommitted.close()
+    finally:
+        reader.close()

@@ -5,6 +5,7 @@ use super::{topic_name, ResponseFuture};
 use crate::broker::{now_ms, Broker};
 use crate::error::{code, BrokerError, NONE};
 use crate::group_commit::FlushWait;
+use crate::txn::Verification;
 use chronik_replication::proposer::ProposeError;
 use chronik_replication::types::NotAppended;
 use chronik_replication::{Applied, RecordBatch};
@@ -31,6 +32,8 @@ enum Outcome {
 
 pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> ResponseFuture {
     let acks = req.acks;
+    let transactional_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
+    let txn = transactional_id.as_deref();
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms.max(0)).unwrap_or(0));
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for td in req.topic_data {
@@ -53,9 +56,9 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
                     }
                     None => Outcome::Failed(code(ResponseError::UnknownTopicOrPartition), None),
                     Some(p) if p.proposer().is_some() => {
-                        propose(broker, p, pd.records, acks, timeout)
+                        propose(broker, p, pd.records, acks, timeout, txn)
                     }
-                    Some(p) => append(broker, p, pd.records, acks),
+                    Some(p) => append(broker, p, pd.records, acks, txn),
                 }
             };
             parts.push((pd.index, outcome));
@@ -92,6 +95,7 @@ fn propose(
     records: Option<bytes::Bytes>,
     acks: i16,
     timeout: Duration,
+    transactional_id: Option<&str>,
 ) -> Outcome {
     let Some(proposer) = p.proposer().filter(|_| p.accepts_writes()) else {
         return Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None);
@@ -126,6 +130,16 @@ fn propose(
             );
         }
     };
+    // Best effort in a cluster: verified before proposing, and only when this node coordinates
+    // the transactional id (see docs/design/transactions.md).
+    let unverified = p.with_log(|l| {
+        unverified_txn_batch(broker, transactional_id, p, &batches, |pid| {
+            l.transactions().is_ongoing(pid)
+        })
+    });
+    if let Some(reason) = unverified {
+        return Outcome::Failed(code(ResponseError::InvalidTxnState), Some(reason));
+    }
     let now = now_ms();
     let mut proposed: Vec<Proposed> = Vec::with_capacity(batches.len());
     for (pos, h) in &batches {
@@ -152,6 +166,7 @@ fn append(
     p: &Arc<crate::partition::Partition>,
     records: Option<bytes::Bytes>,
     acks: i16,
+    transactional_id: Option<&str>,
 ) -> Outcome {
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Outcome::Failed(
@@ -172,12 +187,23 @@ fn append(
             );
         }
     };
-    // One lock for the append and the log start offset the response reports.
+    // One lock for the transaction check, the append and the log start offset the response
+    // reports. A transaction's marker is appended under the same lock after its coordinator
+    // stopped counting the transaction as open, so a batch checked here can never land after
+    // the marker of its transaction.
     let appended = p.with_log(|l| {
+        let ongoing = |pid| l.transactions().is_ongoing(pid);
+        if let Some(reason) = unverified_txn_batch(broker, transactional_id, p, &batches, ongoing) {
+            return Err(Rejected::NotInTransaction(reason));
+        }
         l.append_validated(&mut data, &batches, now_ms())
             .map(|info| (info, l.log_start_offset()))
+            .map_err(Rejected::Storage)
     });
     match appended {
+        Err(Rejected::NotInTransaction(reason)) => {
+            Outcome::Failed(code(ResponseError::InvalidTxnState), Some(reason))
+        }
         Ok((info, log_start)) => {
             metrics::counter!("chronik_produce_bytes_total").increment(data.len() as u64);
             if acks == 0 {
@@ -187,11 +213,49 @@ fn append(
                 Outcome::Appended(info, log_start, broker.group_commit.request(Arc::clone(p)))
             }
         }
-        Err(e) => {
+        Err(Rejected::Storage(e)) => {
             tracing::warn!(partition = %p.tp, error = %e, "append failed");
             let e = BrokerError::Storage(e);
             Outcome::Failed(e.code(), Some(e.message()))
         }
+    }
+}
+
+/// Why an append was refused.
+enum Rejected {
+    NotInTransaction(String),
+    Storage(StorageError),
+}
+
+/// KIP-890 part 1: a transactional batch that would open a transaction in this partition (its
+/// producer has none open here) is accepted only if the producer's open transaction includes
+/// the partition, as its coordinator knows it. This keeps a late batch of a transaction that
+/// already ended from opening one nobody will ever end (a "hanging" transaction that would
+/// hold the last stable offset back for good). `Some(reason)` when the batch is refused.
+fn unverified_txn_batch(
+    broker: &Broker,
+    transactional_id: Option<&str>,
+    p: &crate::partition::Partition,
+    batches: &[(usize, BatchHeader)],
+    ongoing: impl Fn(i64) -> bool,
+) -> Option<String> {
+    let h = batches
+        .iter()
+        .map(|(_, h)| h)
+        .find(|h| h.is_transactional() && !ongoing(h.producer_id))?;
+    let Some(id) = transactional_id else {
+        return Some("a transactional batch needs the request's transactional id".into());
+    };
+    let producer = (h.producer_id, h.producer_epoch);
+    match broker
+        .txns
+        .verify(broker, id, producer, &p.tp.topic, p.tp.partition)
+    {
+        Verification::InTransaction | Verification::Elsewhere => None,
+        Verification::NotInTransaction => Some(format!(
+            "partition {} is not in an open transaction of producer {} epoch {}",
+            p.tp, h.producer_id, h.producer_epoch
+        )),
     }
 }
 

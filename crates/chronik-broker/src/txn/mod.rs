@@ -7,5 +7,5 @@ pub mod markers;
 mod service;
 pub mod state_topic;
 
-pub use service::TxnService;
+pub use service::{TxnService, Verification};
 pub use state_topic::TXN_STATE_PARTITIONS;

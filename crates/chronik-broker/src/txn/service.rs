@@ -14,8 +14,8 @@ use chronik_txn::{
     Completion, CoordinatorConfig, InitStep, TransactionCoordinator, TxnError, TxnRecord,
 };
 use kafka_protocol::error::ResponseError;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, PoisonError};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard, Notify};
 
@@ -30,6 +30,29 @@ pub struct TxnService {
     changed: Notify,
     /// Cluster mode: the `__transaction_state` partitions this node leads and has loaded.
     loaded: std::sync::Mutex<BTreeSet<i32>>,
+    /// The open transactions, by transactional id, as stored: read by produce, under the
+    /// partition's log lock, to verify that a transaction's first batch in a partition belongs
+    /// to an open transaction that includes the partition (KIP-890 part 1).
+    open: RwLock<HashMap<String, OpenTxn>>,
+}
+
+/// An open transaction as produce verification sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OpenTxn {
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: BTreeSet<(String, i32)>,
+}
+
+/// What verification of a transactional batch found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The producer's open transaction includes the partition.
+    InTransaction,
+    /// It does not (the transaction ended, or the partition was never added).
+    NotInTransaction,
+    /// Another node coordinates this transactional id: not checked here.
+    Elsewhere,
 }
 
 impl TxnService {
@@ -41,11 +64,63 @@ impl TxnService {
         if !records.is_empty() {
             tracing::info!(records = records.len(), "loaded transactions");
         }
-        Ok(Self {
+        let service = Self {
             state: Mutex::new(coordinator),
             changed: Notify::new(),
             loaded: std::sync::Mutex::new(BTreeSet::new()),
-        })
+            open: RwLock::new(HashMap::new()),
+        };
+        if let Ok(st) = service.state.try_lock() {
+            service.reindex(&st, st.transactions().map(|(id, _)| id.clone()).collect());
+        }
+        Ok(service)
+    }
+
+    /// Updates the open-transaction index for `ids` from the coordinator's state.
+    fn reindex(&self, st: &TransactionCoordinator, ids: Vec<String>) {
+        let mut open = self.open.write().unwrap_or_else(PoisonError::into_inner);
+        for id in ids {
+            match st.get(&id) {
+                Some(m) if m.state == chronik_txn::TxnState::Ongoing => {
+                    open.insert(
+                        id,
+                        OpenTxn {
+                            producer_id: m.producer_id,
+                            producer_epoch: m.producer_epoch,
+                            partitions: m.partitions.clone(),
+                        },
+                    );
+                }
+                _ => {
+                    open.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Whether the open transaction of `transactional_id` (with this producer id and epoch)
+    /// includes `topic`/`partition`. Cheap and synchronous: called under a log lock.
+    pub fn verify(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer: (i64, i16),
+        topic: &str,
+        partition: i32,
+    ) -> Verification {
+        if broker.cluster.is_some() && !self.is_loaded(partition_of(transactional_id)) {
+            return Verification::Elsewhere;
+        }
+        let open = self.open.read().unwrap_or_else(PoisonError::into_inner);
+        match open.get(transactional_id) {
+            Some(t)
+                if (t.producer_id, t.producer_epoch) == producer
+                    && t.partitions.contains(&(topic.to_string(), partition)) =>
+            {
+                Verification::InTransaction
+            }
+            _ => Verification::NotInTransaction,
+        }
     }
 
     /// Creates `__transaction_state` on first use, as Kafka does.
@@ -224,6 +299,10 @@ impl TxnService {
             p.wait().await?;
         }
         st.apply(records);
+        self.reindex(
+            st,
+            records.iter().map(|r| r.transactional_id.clone()).collect(),
+        );
         Ok(())
     }
 
@@ -297,8 +376,16 @@ impl PartitionCoordinator for TxnService {
                 return;
             }
         };
+        let stale: Vec<String> = st
+            .transactions()
+            .filter(|(id, _)| partition_of(id) == p)
+            .map(|(id, _)| id.clone())
+            .collect();
         st.remove_ids(|id| partition_of(id) == p);
         st.apply(&records);
+        let mut ids: Vec<String> = records.iter().map(|r| r.transactional_id.clone()).collect();
+        ids.extend(stale);
+        self.reindex(&st, ids);
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -309,7 +396,13 @@ impl PartitionCoordinator for TxnService {
 
     async fn unload(&self, p: i32) {
         let mut st = self.state.lock().await;
+        let ids: Vec<String> = st
+            .transactions()
+            .filter(|(id, _)| partition_of(id) == p)
+            .map(|(id, _)| id.clone())
+            .collect();
         st.remove_ids(|id| partition_of(id) == p);
+        self.reindex(&st, ids);
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
