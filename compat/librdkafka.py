@@ -1,7 +1,7 @@
 """librdkafka's own integration suite against a real chronik-server.
 
     python3 -m compat.librdkafka [--build-only] [--jobs N] [--idempotent] [--quick]
-                                 [--ci] [--out FILE] [TEST...]
+                                 [--brokers 1|3] [--ci] [--out FILE] [TEST...]
 
 The source is the librdkafka tree bundled in the rdkafka-sys crate that crates/chronik-bench pins
 (its Cargo.lock); it is taken from ~/.cargo/registry (fetched with `cargo fetch` on
@@ -20,13 +20,16 @@ with `TEST_KAFKA_VERSION` 4.0.0 and librdkafka's broker-run flags `-L -K` (no lo
 librdkafka issues). Full tests by default; `--quick` adds `-Q` (fewer messages, and every sub-test
 not marked SUB_TEST_QUICK is skipped: much less coverage, used for the CI subset).
 `--idempotent` adds `-P` (every producer idempotent; librdkafka's `broker_idempotent` run).
+`--brokers 3` runs every test number against its own three-node cluster (replication factor 3
+by default, the bootstrap list naming all three nodes), and also runs the tests that need three
+brokers.
 
 A test's result is PASSED, FAILED, FLAKY (failed, then passed when its test number was re-run once;
 --no-rerun turns that off), SKIPPED (the test skipped itself, with its reason), XFAIL (failed as
 compat/librdkafka_expectations.py expects, with the reason), XPASS (passed though expected to
 fail: update the expectations and docs/compatibility.md) or NOT_RUN (with the reason). A server
 that crashes or does not exit 0 on SIGTERM fails every test of its run. Prints a table and writes
-JSON (default target/compat/librdkafka-results[-idempotent][-ci][-selection][-quick].json;
+JSON (default target/compat/librdkafka-results[-3nodes][-idempotent][-ci][-selection][-quick].json;
 docs/compatibility.md is generated from the full runs' files); logs are kept in
 target/compat/runs/. Exit status 1 if any test FAILED.
 """
@@ -50,7 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compat import common
-from compat.librdkafka_expectations import (CI_TESTS, EXPECTED_FAIL, NOT_APPLICABLE, SPLIT_SUBTESTS,
+from compat.librdkafka_expectations import (CI_TESTS, EXPECTED_FAIL, EXPECTED_FAIL_3NODES,
+                                           NEEDS_THREE_BROKERS, NOT_APPLICABLE, SPLIT_SUBTESTS,
                                            TEST_TIMEOUT_S)
 
 BENCH_LOCK = common.ROOT / "crates" / "chronik-bench" / "Cargo.lock"
@@ -68,6 +72,8 @@ SCENARIO_ARGS = {
 OPTIONAL_HEADERS = ("/usr/include/zstd.h", "/usr/include/rapidjson/schema.h",
                     "/usr/include/openssl/ssl.h", "/usr/include/zlib.h")
 ANSI = re.compile(r"\x1b\[[0-9;]*m|\x1b\(B")
+# Brokers per test run (--brokers): 1, or a three-node cluster.
+BROKERS = 1
 
 _print_lock = threading.Lock()
 
@@ -238,7 +244,8 @@ class Result:
 
 def expected_failure(name: str, quick: bool) -> str | None:
     """EXPECTED_FAIL's reason for a test, if it is expected to fail in this mode."""
-    v = EXPECTED_FAIL.get(name)
+    v = EXPECTED_FAIL_3NODES.get(name) if BROKERS >= 3 else None
+    v = v or EXPECTED_FAIL.get(name)
     if isinstance(v, tuple):
         reason, mode = v
         return None if (mode == "full" and quick) else reason
@@ -246,6 +253,8 @@ def expected_failure(name: str, quick: bool) -> str | None:
 
 
 def not_run_reason(t: TestDef) -> str | None:
+    if BROKERS >= 3 and (t.name in NEEDS_THREE_BROKERS or t.number in NEEDS_THREE_BROKERS):
+        return None
     if t.name in NOT_APPLICABLE:
         return NOT_APPLICABLE[t.name]
     if t.number in NOT_APPLICABLE:
@@ -309,11 +318,53 @@ def parse_output(out: str) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
     return summary, fails
 
 
+def start_servers(jdir: Path, scenario: str) -> list[common.Server]:
+    """The server (or the three nodes of a cluster) of one run, configured, not started."""
+    if BROKERS < 3:
+        return [common.Server(jdir, extra_args=SCENARIO_ARGS[scenario], name="chronik")]
+    from cluster_harness import Cluster  # tests/cluster_harness.py
+
+    def factory(name: str, node_id: int, extra_args: list[str]) -> common.Server:
+        return common.Server(jdir / name, name=name, node_id=node_id,
+                             extra_args=SCENARIO_ARGS[scenario] + extra_args)
+    cluster = Cluster(factory, size=BROKERS)
+    return [cluster[i] for i in cluster.ids]
+
+
+def launch(servers: list[common.Server]) -> str:
+    """Starts the servers (all at once: a cluster is ready only once a majority runs) and
+    waits until every one is ready; returns the bootstrap list."""
+    for srv in servers:
+        srv.start(wait=False)
+    for srv in servers:
+        srv.wait_ready()
+    return ",".join(srv.bootstrap for srv in servers)
+
+
+def stop_server(srv: common.Server, job: Job) -> str:
+    """Stops one server (SIGTERM, must exit 0), adding its request counts to the job's; returns
+    what went wrong with it, or ""."""
+    problem = ""
+    if srv.is_running():
+        for api, n in common.requests_by_api(srv).items():
+            job.apis[api] = job.apis.get(api, 0) + n
+        try:
+            src = srv.stop()
+            if src != 0:
+                problem = f"{srv.name} exited {src} on SIGTERM"
+        except AssertionError as e:
+            problem = str(e).splitlines()[0]
+    elif srv.returncode is not None:
+        problem = f"{srv.name} died during the test (exit {srv.returncode})"
+    srv.close()
+    return problem
+
+
 def run_job(job: Job, build_dir: Path, out_dir: Path, args: argparse.Namespace) -> Job:
     tests_dir = build_dir / "tests"
     jdir = out_dir / job.key
     jdir.mkdir(parents=True, exist_ok=True)
-    srv = common.Server(jdir, extra_args=SCENARIO_ARGS[job.scenario], name="chronik")
+    servers = start_servers(jdir, job.scenario)
     t0 = time.monotonic()
     rc = None
     out_path = jdir / "test-runner.log"
@@ -321,10 +372,10 @@ def run_job(job: Job, build_dir: Path, out_dir: Path, args: argparse.Namespace) 
     timed_out = False
     server_problem = ""
     try:
-        srv.start()
+        bootstrap = launch(servers)
         (jdir / "test.conf").write_text(
             "# written by compat/librdkafka.py, as librdkafka's trivup runs write it\n"
-            f"bootstrap.servers={srv.bootstrap}\n"
+            f"bootstrap.servers={bootstrap}\n"
             "broker.address.family=v4\n"
             "security.protocol=plaintext\n"
             f"test.timeout.multiplier={args.timeout_multiplier}\n")
@@ -366,23 +417,16 @@ def run_job(job: Job, build_dir: Path, out_dir: Path, args: argparse.Namespace) 
     except Exception as e:  # server did not start, ...
         server_problem = f"harness error: {e}".splitlines()[0]
     finally:
-        if srv.is_running():
-            job.apis = common.requests_by_api(srv)
-            try:
-                src = srv.stop()
-                if src != 0:
-                    server_problem = server_problem or f"chronik-server exited {src} on SIGTERM"
-            except AssertionError as e:
-                server_problem = server_problem or str(e).splitlines()[0]
-        else:
-            if srv.returncode is not None and not server_problem:
-                server_problem = f"chronik-server died during the test (exit {srv.returncode})"
-        srv.close()
+        job.apis = {}
+        for srv in servers:
+            problem = stop_server(srv, job)
+            server_problem = server_problem or problem
     job.seconds = time.monotonic() - t0
-    log_text = srv.log_text()
-    if "panicked at" in log_text:
-        line = next(l for l in log_text.splitlines() if "panicked at" in l)
-        server_problem = server_problem or f"chronik-server panic: {line.strip()[:300]}"
+    for srv in servers:
+        log_text = srv.log_text()
+        if "panicked at" in log_text:
+            line = next(l for l in log_text.splitlines() if "panicked at" in l)
+            server_problem = server_problem or f"{srv.name} panic: {line.strip()[:300]}"
 
     out_text = out_path.read_text(errors="replace") if out_path.exists() else ""
     summary, fails = parse_output(out_text)
@@ -524,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="librdkafka's quick mode (-Q): fewer messages, and every sub-test not "
                          "marked SUB_TEST_QUICK is skipped (default: full tests)")
+    ap.add_argument("--brokers", type=int, choices=(1, 3), default=1,
+                    help="brokers per test run: 1, or a three-node cluster (default 1)")
     ap.add_argument("--kafka-version", default=KAFKA_VERSION)
     ap.add_argument("--timeout-multiplier", default="2", help="test.timeout.multiplier (2, as trivup)")
     ap.add_argument("--debug", default="", help="TEST_DEBUG for the clients, e.g. cgrp,fetch")
@@ -533,6 +579,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subtests", default="", help="SUBTESTS: only sub-tests whose name has this")
     ap.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = ap.parse_args(argv)
+    global BROKERS
+    BROKERS = args.brokers
+    nodes = "-3nodes" if BROKERS >= 3 else ""
 
     build_dir, libver = build()
     if args.build_only:
@@ -543,8 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     if not jobs:
         print("no test selected", file=sys.stderr)
         return 2
-    mode = "idempotent" if args.idempotent else "default"
-    out_dir = common.run_dir("librdkafka" + ("-idempotent" if args.idempotent else ""))
+    mode = ("idempotent" if args.idempotent else "default") + (", 3 nodes" if nodes else "")
+    out_dir = common.run_dir("librdkafka" + nodes + ("-idempotent" if args.idempotent else ""))
     binary = common.snapshot_binary(out_dir)
     try:
         past = json.loads(durations_path().read_text())
@@ -614,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         if r.state == "XPASS":
             print(f"XPASS {r.name}: expected to fail ({r.expected}); update "
                   "compat/librdkafka_expectations.py and docs/compatibility.md")
-    out = args.out or (common.TARGET / f"librdkafka-results{'-idempotent' if args.idempotent else ''}"
+    out = args.out or (common.TARGET / f"librdkafka-results{nodes}{'-idempotent' if args.idempotent else ''}"
                                        f"{'-ci' if args.ci else ''}{'-selection' if args.tests else ''}"
                                        f"{suffix}.json")
     common.write_json(out, {
@@ -622,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": common.utc_now(),
         "librdkafka_version": libver,
         "mode": mode,
+        "brokers": BROKERS,
         "quick": args.quick,
         "kafka_version": args.kafka_version,
         "chronik_commit": common.git_version(),

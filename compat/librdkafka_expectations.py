@@ -17,7 +17,7 @@ Keep this file and docs/compatibility.md in step.
 """
 
 _CLI = "needs Kafka's command-line tools (KAFKA_PATH: {})"
-_THREE = "needs 3 brokers ({}); for the three-node cluster run"
+_THREE = "needs 3 brokers ({}); run in the three-node cluster run (--brokers 3)"
 
 NOT_APPLICABLE: dict[str, str] = {
     # Kafka's command-line tools / Java client
@@ -74,6 +74,12 @@ EXPECTED_FAIL: dict[str, str] = {
                                                 "/ AlterUserScramCredentials (API keys 50, 51) "
                                                 "are not advertised (no SASL)",
 }
+
+# Run only against three nodes (--brokers 3): the NOT_APPLICABLE entries that need 3 brokers.
+NEEDS_THREE_BROKERS: set[str] = {k for k, v in NOT_APPLICABLE.items() if v.startswith("needs 3 brokers")}
+
+# Expected to fail against three nodes only (in addition to EXPECTED_FAIL).
+EXPECTED_FAIL_3NODES: dict[str, str] = {}
 
 # Together (in quick mode, about 2 minutes with 2 jobs) these make requests of every API Chronik
 # advertises but those in CI_UNCOVERED_OK; tests/test_compat_librdkafka.py checks it.

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from compat import common
+from compat.librdkafka_expectations import NEEDS_THREE_BROKERS
 
 DOC = common.ROOT / "docs" / "compatibility.md"
 CLIENTS = ("aiokafka", "kafkajs", "kcat")
@@ -38,7 +39,7 @@ LIBRDKAFKA_FEATURES = {
     "compression:zstd": "0017",
 }
 GOOD = {"PASSED"}
-BAD = {"FAILED", "XFAIL", "XPASS"}
+BAD = {"FAILED", "FLAKY", "XFAIL", "XPASS"}
 
 
 def load(name: str) -> dict | None:
@@ -121,14 +122,45 @@ def versions(lrk: dict | None, idem: dict | None, clients: dict[str, dict]) -> s
     return "\n".join(lines)
 
 
+def pass_rate(c: dict) -> str:
+    """Passed among the tests that ran and did not skip themselves."""
+    ran = sum(c.get(k, 0) for k in ("PASSED", "FAILED", "FLAKY", "XFAIL", "XPASS"))
+    return f"{c.get('PASSED', 0)}/{ran} = {100.0 * c.get('PASSED', 0) / ran:.1f}%" if ran else "n/a"
+
+
+def totals(c: dict) -> str:
+    return (f"Totals: {c.get('PASSED', 0)} passed, {c.get('FAILED', 0)} failed, "
+            f"{c.get('FLAKY', 0)} flaky, {c.get('XFAIL', 0)} failed as expected, "
+            f"{c.get('XPASS', 0)} passed unexpectedly, {c.get('SKIPPED', 0)} skipped by the test "
+            f"itself, {c.get('NOT_RUN', 0)} not run. Pass rate of the tests run: {pass_rate(c)}.")
+
+
+def three_nodes_section(run: dict | None) -> str:
+    if not run:
+        return "_No results: run `scripts/compat.sh --librdkafka --brokers 3`._"
+    out = [f"Run {run['date']} against Chronik {run['chronik_commit']}, {run['seconds']:.0f} s, "
+           f"{'quick' if run['quick'] else 'full'} mode: every test number against its own "
+           f"three-node cluster.", "", totals(run["counts"]), ""]
+    bad = [t for t in run["tests"] if t["state"] in BAD]
+    if bad:
+        out += ["| test | result | reason | failure as reported |", "|---|---|---|---|"]
+        for t in bad:
+            why = t.get("expected") or "**unexpected: investigate**"
+            out.append(f"| {t['name']} | {t['state']} | {esc(why)} | {esc(t.get('reason', ''))[:300]} |")
+        out.append("")
+    three = [t["name"] for t in run["tests"] if t["state"] == "PASSED"
+             and t["name"].split("[")[0] in NEEDS_THREE_BROKERS]
+    if three:
+        out.append("Tests that need three brokers and pass: " + ", ".join(f"`{n}`" for n in three))
+    return "\n".join(out).rstrip()
+
+
 def librdkafka_section(lrk: dict | None, idem: dict | None) -> str:
     if not lrk:
         return "_No results: run `scripts/compat.sh --librdkafka`._"
     tests = lrk["tests"]
     c = lrk["counts"]
-    out = [f"Totals: {c.get('PASSED', 0)} passed, {c.get('FAILED', 0)} failed, "
-           f"{c.get('XFAIL', 0)} failed as expected, {c.get('XPASS', 0)} passed unexpectedly, "
-           f"{c.get('SKIPPED', 0)} skipped by the test itself, {c.get('NOT_RUN', 0)} not run.", ""]
+    out = [totals(c), ""]
     bad = [t for t in tests if t["state"] in BAD]
     if bad:
         out += ["**Failing tests and why** (the gaps are detailed above):", "",
@@ -219,6 +251,7 @@ def coverage_section(lrk: dict | None, clients: dict[str, dict]) -> str:
 
 
 def sections() -> dict[str, str]:
+    three = load("librdkafka-results-3nodes.json")
     lrk = load("librdkafka-results.json")
     idem = load("librdkafka-results-idempotent.json")
     clients = {c: r for c in CLIENTS if (r := load(f"{c}-results.json"))}
@@ -226,6 +259,7 @@ def sections() -> dict[str, str]:
         "versions": versions(lrk, idem, clients),
         "matrix": matrix(lrk, idem, clients),
         "librdkafka": librdkafka_section(lrk, idem),
+        "librdkafka-3nodes": three_nodes_section(three),
         "clients": clients_section(clients),
         "coverage": coverage_section(lrk, clients),
     }

@@ -2,7 +2,7 @@
 # Client compatibility suites against a real chronik-server: see docs/compatibility.md.
 #
 #   scripts/compat.sh [--all] [--librdkafka [TEST...]] [--aiokafka] [--kafkajs] [--kcat]
-#                     [--quick] [--idempotent] [--ci] [--jobs N] [--update-docs]
+#                     [--quick] [--idempotent] [--brokers 1|3] [--ci] [--jobs N] [--update-docs]
 #
 #   --librdkafka [TEST...]  librdkafka's own integration suite (tests/test-runner), every test
 #                           that applies to one plaintext broker, or only the given test numbers
@@ -14,6 +14,8 @@
 #   --all                   all of the above (the default without a suite option); about 30 min
 #   --quick                 librdkafka's quick mode (-Q: fewer messages, non-QUICK sub-tests off)
 #   --idempotent            librdkafka suite with every producer idempotent (-P)
+#   --brokers 3             librdkafka suite against a three-node cluster per test number (also
+#                           runs the tests that need three brokers)
 #   --ci                    only the CI subset of librdkafka tests (compat/librdkafka_expectations.py)
 #   --jobs N                librdkafka test numbers run at once (default 2; each has its own server)
 #   --update-docs           rewrite the generated sections of docs/compatibility.md from the results
@@ -45,6 +47,11 @@ while [ $# -gt 0 ]; do
         --kafkajs) KAFKAJS=1; shift ;;
         --kcat) KCAT=1; shift ;;
         --quick|--idempotent|--ci) LRK_ARGS+=("$1"); shift ;;
+        --brokers)
+            if ! [[ "${2:-}" =~ ^(1|3)$ ]]; then
+                echo "compat.sh: --brokers takes 1 or 3, got '${2:-}'" >&2; exit 2
+            fi
+            LRK_ARGS+=("--brokers" "$2"); shift 2 ;;
         --jobs)
             if ! [[ "${2:-}" =~ ^[1-9][0-9]*$ ]]; then
                 echo "compat.sh: --jobs takes a positive integer, got '${2:-}'" >&2; exit 2

@@ -1,4 +1,5 @@
-"""A cluster of real chronik-server processes for black-box tests of cluster mode.
+"""A cluster of real chronik-server processes for black-box tests of cluster mode (and for
+compat/librdkafka.py --brokers 3, which runs without confluent-kafka: it is imported where used).
 
 `Cluster` is N `harness.Server`s (created through the test's `server_factory`, so
 teardown and the failure-report log tails work exactly as for single servers),
@@ -15,8 +16,6 @@ import json
 import re
 import signal
 from pathlib import Path
-
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness import READY_TIMEOUT_S, Server, free_ports, http_get, wait_until
 from kafka_wire import assert_serving
@@ -96,6 +95,8 @@ class Cluster:
     def create_topic(self, topic: str, partitions: int, replication_factor: int = 3) -> dict[int, int]:
         """CreateTopics through the running nodes, then wait until every partition has a leader
         all running nodes agree on. Returns {partition: leader}."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+
         admin = AdminClient({"bootstrap.servers": self.bootstrap(), "socket.timeout.ms": 10000})
         futures = admin.create_topics(
             [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor)],
@@ -105,6 +106,8 @@ class Cluster:
 
     def leader_seen_by(self, node_id: int, topic: str, partition: int) -> int:
         """The partition leader according to the Metadata answer of node `node_id` (-1: none)."""
+        from confluent_kafka.admin import AdminClient
+
         admin = AdminClient({"bootstrap.servers": self.nodes[node_id].bootstrap,
                              "socket.timeout.ms": 5000})
         md = admin.list_topics(topic=topic, timeout=5)
