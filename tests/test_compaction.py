@@ -61,3 +61,27 @@ def test_compacted_topic_refuses_records_without_a_key(server, topic_name):
     assert results[1] is None
     read = ck_read_all(server.bootstrap, topic_name, 1)[0]
     assert [(k, v) for _, k, v in read] == [(b"k", b"keyed")]
+
+
+def test_a_batch_with_keyless_records_names_them_and_the_others_fail_with_it(server, topic_name):
+    """KIP-467: the whole batch is refused with INVALID_RECORD and record_errors naming each
+    keyless record, so the client fails those with INVALID_RECORD and the batch's other
+    records with _INVALID_DIFFERENT_RECORD."""
+    ck_create_topic(server.bootstrap, topic_name, 1, {"cleanup.policy": "compact"})
+    p = ck.Producer({"bootstrap.servers": server.bootstrap, "linger.ms": 1000,
+                     "batch.num.messages": 10, "message.timeout.ms": 5000, "retries": 0})
+    results: dict[bytes, int | None] = {}
+    keyless = {2, 5, 9}
+    for i in range(10):
+        value = f"v{i}".encode()
+        key = None if i in keyless else f"k{i}".encode()
+        p.produce(topic_name, key=key, value=value, partition=0,
+                  on_delivery=lambda e, m: results.__setitem__(m.value(), e.code() if e else None))
+    assert p.flush(15) == 0
+    expected = {f"v{i}".encode(): (ck.KafkaError.INVALID_RECORD if i in keyless
+                                   else ck.KafkaError._INVALID_DIFFERENT_RECORD) for i in range(10)}
+    assert results == expected
+    p.produce(topic_name, key=b"k", value=b"after", partition=0)
+    assert p.flush(15) == 0
+    read = ck_read_all(server.bootstrap, topic_name, 1)[0]
+    assert [(k, v) for _, k, v in read] == [(b"k", b"after")], "nothing of the refused batch is stored"

@@ -637,3 +637,31 @@ def test_a_late_batch_of_an_ended_transaction_is_refused_and_holds_nothing_back(
             uncommitted.close()
     finally:
         reader.close()
+
+
+def test_offsets_sent_with_only_a_group_id_commit_into_a_group_with_live_members(server_factory, topic_name):
+    """TxnOffsetCommit without member id and generation (clients before KIP-447: aiokafka,
+    kafkajs, Java's send_offsets_to_transaction(offsets, group_id)) is accepted for a group that
+    has live members, as Kafka accepts it, and the offsets take effect at the commit."""
+    from kafka import TopicPartition as KTP
+    from kafka.structs import OffsetAndMetadata
+
+    server = server_factory(extra_args=["--group-initial-rebalance-delay-ms", "0"])
+    server.start()
+    ck_create_topic(server.bootstrap, topic_name, 1)
+    group = f"g-{topic_name}"
+    member = ck_consumer(server.bootstrap, **{"group.id": group, "session.timeout.ms": 30000})
+    producer = kp_producer(server.bootstrap, transactional_id=f"txn-{topic_name}")
+    try:
+        member.subscribe([topic_name])
+        wait_until(lambda: member.poll(0.2) is None and bool(member.assignment()), timeout=20,
+                   message="the group member to be assigned its partition")
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send_offsets_to_transaction({KTP(topic_name, 0): OffsetAndMetadata(7, "", -1)}, group)
+        producer.commit_transaction()
+        committed = member.committed([ck.TopicPartition(topic_name, 0)], timeout=10)
+        assert committed[0].offset == 7, committed
+    finally:
+        producer.close(timeout=10)
+        member.close()

@@ -37,6 +37,9 @@ pub enum BrokerError {
     FlushFailed(String),
     #[error(transparent)]
     Transaction(#[from] chronik_txn::TxnError),
+    /// A coordinator could not store its state (the client finds the coordinator again).
+    #[error("the coordinator could not store its state: {0}")]
+    CoordinatorNotAvailable(String),
 }
 
 impl BrokerError {
@@ -57,6 +60,7 @@ impl BrokerError {
             Self::ControllerUnavailable(_) => ResponseError::RequestTimedOut,
             Self::FlushFailed(_) => ResponseError::KafkaStorageError,
             Self::Transaction(t) => txn_code(*t),
+            Self::CoordinatorNotAvailable(_) => ResponseError::CoordinatorNotAvailable,
         };
         e.code()
     }
@@ -64,6 +68,16 @@ impl BrokerError {
     /// The message for responses that carry one (`error_message` fields).
     pub fn message(&self) -> String {
         self.to_string()
+    }
+}
+
+/// PRODUCER_FENCED (90) as clients of older request versions know it: INVALID_PRODUCER_EPOCH
+/// (47), as Kafka answers them (`modern`: the request version knows PRODUCER_FENCED).
+pub fn fenced_for_version(code: i16, modern: bool) -> i16 {
+    if !modern && code == ResponseError::ProducerFenced.code() {
+        ResponseError::InvalidProducerEpoch.code()
+    } else {
+        code
     }
 }
 
@@ -98,7 +112,7 @@ fn storage_code(e: &StorageError) -> i16 {
             BatchError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
             BatchError::InvalidRecordCount
             | BatchError::NonZeroBaseOffset(_)
-            | BatchError::KeylessRecordForCompactedTopic
+            | BatchError::KeylessRecordForCompactedTopic(_)
             | BatchError::ControlBatchFromClient => ResponseError::InvalidRecord,
             BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
         },

@@ -44,6 +44,15 @@ impl GroupCoordinator {
                 m.session_deadline_ms = now_ms + i64::from(m.session_timeout_ms);
             }
         }
+        self.offset_records(req, now_ms)
+    }
+
+    /// One error code per offset (metadata too large) and the records of the others.
+    pub(crate) fn offset_records(
+        &self,
+        req: &OffsetCommitRequest,
+        now_ms: i64,
+    ) -> (Vec<i16>, Vec<GroupRecord>) {
         let mut codes = Vec::with_capacity(req.offsets.len());
         let mut records = Vec::with_capacity(req.offsets.len());
         for o in &req.offsets {

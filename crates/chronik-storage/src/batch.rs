@@ -203,13 +203,19 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) -> Option<()> {
     write_bytes(batch, CRC_AT, &crc.to_be_bytes())
 }
 
-/// Whether every record of a whole batch has a key (compacted topics refuse keyless records).
-/// Decompresses the batch if it is compressed.
-pub fn all_records_have_keys(batch: &[u8]) -> Result<bool, BatchError> {
+/// The indexes (0 = the batch's first record) of the records of a whole batch that have no key
+/// (compacted topics refuse them). Decompresses the batch if it is compressed.
+pub fn keyless_record_indexes(batch: &[u8]) -> Result<Vec<i32>, BatchError> {
     let mut bytes = bytes::Bytes::copy_from_slice(batch);
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes)
         .map_err(|_| BatchError::InvalidRecordCount)?;
-    Ok(set.records.iter().all(|r| r.key.is_some()))
+    Ok(set
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.key.is_none())
+        .map(|(i, _)| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect())
 }
 
 /// Reads a zig-zag varint (Kafka's record fields) at `*pos`, advancing it.

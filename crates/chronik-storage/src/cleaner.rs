@@ -40,6 +40,18 @@ pub struct CleanInput {
     pub closed_end: Offset,
     pub delete_retention_ms: i64,
     pub now_ms: i64,
+    /// Aborted transactions of the log: their records never count as a key's value (and are
+    /// removed), as Kafka's cleaner does.
+    pub aborted: Vec<crate::txn_state::AbortedTxn>,
+}
+
+impl CleanInput {
+    fn is_aborted(&self, producer_id: i64, offset: Offset) -> bool {
+        producer_id >= 0
+            && self.aborted.iter().any(|a| {
+                a.producer_id == producer_id && a.first_offset <= offset && offset <= a.last_offset
+            })
+    }
 }
 
 /// A rewritten closed segment, ready to be swapped in.
@@ -99,6 +111,9 @@ fn key_map(input: &CleanInput) -> Result<HashMap<Bytes, Offset>, StorageError> {
                 return Ok(());
             }
             for r in decode(&bytes)?.records {
+                if input.is_aborted(r.producer_id, r.offset) {
+                    continue;
+                }
                 if let Some(k) = r.key {
                     map.insert(k, r.offset);
                 }

@@ -18,8 +18,9 @@ pub enum BatchError {
     InvalidRecordCount,
     #[error("record batch base offset must be 0 from a producer, got {0}")]
     NonZeroBaseOffset(Offset),
+    /// The indexes (within the batch) of the records without a key.
     #[error("Compacted topic cannot accept message without key")]
-    KeylessRecordForCompactedTopic,
+    KeylessRecordForCompactedTopic(Vec<i32>),
     #[error("clients are not allowed to write control records")]
     ControlBatchFromClient,
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]

@@ -237,7 +237,9 @@ impl PartitionLog {
     pub fn last_stable_offset(&self) -> Offset {
         self.txns
             .first_unstable_offset()
-            .map_or(self.high_watermark, |f| f.min(self.high_watermark))
+            .map_or(self.high_watermark, |f| {
+                f.max(self.log_start_offset).min(self.high_watermark)
+            })
     }
     /// Aborted transactions with records in `[from, upto)`, for a `read_committed` fetch.
     pub fn aborted_transactions(&self, from: Offset, upto: Offset) -> Vec<AbortedTxn> {
@@ -620,6 +622,11 @@ impl PartitionLog {
         if closed_end <= self.compacted_upto {
             return None;
         }
+        if self.txns.first_unstable_offset().is_some() {
+            // An open transaction's records are neither committed nor aborted yet: they cannot
+            // be judged as a key's value. Wait until it is decided.
+            return None;
+        }
         Some(CleanInput {
             dir: self.dir.clone(),
             fs: Arc::clone(&self.fs),
@@ -631,6 +638,9 @@ impl PartitionLog {
             closed_end,
             delete_retention_ms: self.config.delete_retention_ms,
             now_ms,
+            aborted: self
+                .txns
+                .aborted_between(self.log_start_offset, self.log_end_offset),
         })
     }
 

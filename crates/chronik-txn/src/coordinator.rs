@@ -219,14 +219,21 @@ impl TransactionCoordinator {
                 producer_epoch: m.producer_epoch,
             });
         }
+        // The old id and epoch are remembered only when the producer that had them asked for
+        // the bump (KIP-360), so that its retry gets the new ones back. A new producer's bump
+        // forgets them: whoever still holds them is a zombie and stays fenced.
+        let own_bump = expected.is_some();
         let mut next = m.clone();
         if m.producer_epoch >= EPOCH_EXHAUSTED {
-            next.last_producer_id = m.producer_id;
+            next.last_producer_id = if own_bump { m.producer_id } else { -1 };
             next.producer_id = allocate().ok_or(TxnError::ProducerIdUnavailable)?;
             next.last_producer_epoch = -1;
             next.producer_epoch = 0;
         } else {
-            next.last_producer_epoch = m.producer_epoch;
+            next.last_producer_epoch = if own_bump { m.producer_epoch } else { -1 };
+            if !own_bump {
+                next.last_producer_id = -1;
+            }
             next.producer_epoch = m.producer_epoch + 1;
         }
         next.timeout_ms = timeout_ms;

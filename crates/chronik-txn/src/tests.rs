@@ -168,8 +168,35 @@ fn an_exhausted_epoch_moves_to_a_new_producer_id() {
         transactional_id: "tx".into(),
         metadata: Some(m),
     });
-    assert_eq!(init(&mut c, "tx", 2, NOW), (2, 0));
+    // The producer itself asks (KIP-360): the old id is remembered for its retry.
+    let step = c.init_producer_id("tx", 60_000, Some((1, i16::MAX - 1)), NOW, || Some(2));
+    let Ok(InitStep::Ready {
+        records,
+        producer_id,
+        producer_epoch,
+    }) = step
+    else {
+        panic!("{step:?}");
+    };
+    assert_eq!((producer_id, producer_epoch), (2, 0));
+    c.apply(&records);
     assert_eq!(c.get("tx").map(|m| m.last_producer_id), Some(1));
+    let retry = c.init_producer_id("tx", 60_000, Some((1, i16::MAX - 1)), NOW, || None);
+    assert!(
+        matches!(
+            retry,
+            Ok(InitStep::Ready {
+                producer_id: 2,
+                producer_epoch: 0,
+                ..
+            })
+        ),
+        "{retry:?}"
+    );
+    // A new producer's bump forgets it: the old id is fenced from then on.
+    assert_eq!(init(&mut c, "tx", 3, NOW), (2, 1));
+    let zombie = c.init_producer_id("tx", 60_000, Some((1, i16::MAX - 1)), NOW, || None);
+    assert_eq!(zombie.map(|_| ()), Err(TxnError::ProducerFenced));
 }
 
 #[test]
@@ -189,4 +216,31 @@ fn bad_timeouts_are_refused_and_idle_ids_expire() {
     assert_eq!(records.len(), 1);
     c.apply(&records);
     assert!(c.get("tx").is_none());
+}
+
+#[test]
+fn a_zombie_cannot_reclaim_the_epoch_a_new_producer_bumped() {
+    let mut c = coordinator();
+    let (pid, e0) = init(&mut c, "tx", 5, NOW);
+    // Producer B takes over (no expected id/epoch): epoch e0 + 1.
+    let (_, e1) = init(&mut c, "tx", 6, NOW);
+    assert_eq!(e1, e0 + 1);
+    // Zombie A re-initialises with its old epoch: fenced, not handed B's epoch.
+    let zombie = c.init_producer_id("tx", 60_000, Some((pid, e0)), NOW, || None);
+    assert_eq!(zombie.map(|_| ()), Err(TxnError::ProducerFenced));
+    // B itself bumping its own epoch (KIP-360) and retrying gets the same answer twice.
+    let Ok(InitStep::Ready {
+        records,
+        producer_epoch: e2,
+        ..
+    }) = c.init_producer_id("tx", 60_000, Some((pid, e1)), NOW, || None)
+    else {
+        panic!("B's own bump failed");
+    };
+    c.apply(&records);
+    let retry = c.init_producer_id("tx", 60_000, Some((pid, e1)), NOW, || None);
+    assert!(
+        matches!(retry, Ok(InitStep::Ready { producer_epoch, ref records, .. }) if producer_epoch == e2 && records.is_empty()),
+        "{retry:?}"
+    );
 }

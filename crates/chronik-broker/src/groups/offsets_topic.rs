@@ -47,8 +47,12 @@ pub enum Loaded {
         producer_id: i64,
         record: GroupRecord,
     },
-    /// `producer_id`'s transaction ended here.
-    Marker { producer_id: i64, commit: bool },
+    /// `producer_id`'s transaction ended here, in `__consumer_offsets` partition `partition`.
+    Marker {
+        producer_id: i64,
+        commit: bool,
+        partition: i32,
+    },
 }
 
 /// Reads the entries of one `__consumer_offsets` partition up to its high watermark.
@@ -60,6 +64,7 @@ pub fn load_partition(p: &Partition) -> Result<Vec<Loaded>, BrokerError> {
                 out.push(Loaded::Marker {
                     producer_id: rec.producer_id,
                     commit,
+                    partition: p.tp.partition,
                 });
             }
             continue;

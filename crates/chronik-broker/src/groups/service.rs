@@ -232,12 +232,16 @@ impl GroupService {
         }
     }
 
-    /// A transaction marker of `producer_id` was stored in `__consumer_offsets`.
-    pub async fn complete_txn_offsets(&self, producer_id: i64, commit: bool) {
-        self.state
-            .lock()
-            .await
-            .complete_txn_offsets(producer_id, commit, now_ms());
+    /// A transaction marker of `producer_id` was stored in `__consumer_offsets` partition
+    /// `partition`: the transaction's offsets of that partition's groups take effect or are
+    /// dropped.
+    pub async fn complete_txn_offsets(&self, producer_id: i64, commit: bool, partition: i32) {
+        self.state.lock().await.complete_txn_offsets(
+            producer_id,
+            commit,
+            |g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == partition,
+            now_ms(),
+        );
     }
 
     /// Keeps `__consumer_offsets` bounded: when a partition holds far more records than its
@@ -257,6 +261,12 @@ impl GroupService {
             let Ok(p) = broker.partition(CONSUMER_OFFSETS_TOPIC, partition) else {
                 continue;
             };
+            let in_partition = |g: &str| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == partition;
+            if st.has_pending_txn_offsets(in_partition) {
+                // A snapshot would move the log start past the transactional batch that holds
+                // them, and a restart would then find their marker with nothing to commit.
+                continue;
+            }
             let (log_start, _, log_end) = Broker::offsets(&p);
             let snapshot = st.snapshot(|g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == partition);
             let live = i64::try_from(snapshot.len()).unwrap_or(i64::MAX);
@@ -370,7 +380,13 @@ fn replay_loaded(st: &mut GroupCoordinator, loaded: &[Loaded], now_ms: i64) {
             Loaded::Marker {
                 producer_id,
                 commit,
-            } => st.complete_txn_offsets(*producer_id, *commit, now_ms),
+                partition,
+            } => st.complete_txn_offsets(
+                *producer_id,
+                *commit,
+                |g| partition_for(g, OFFSETS_TOPIC_PARTITIONS) == *partition,
+                now_ms,
+            ),
         }
     }
 }

@@ -2,14 +2,21 @@
 //! open transaction, so its TxnOffsetCommit offsets are committed or dropped with it.
 
 use crate::broker::Broker;
-use crate::error::NONE;
+use crate::error::{fenced_for_version, NONE};
 use crate::groups::OFFSETS_TOPIC_PARTITIONS;
 use crate::topics::CONSUMER_OFFSETS_TOPIC;
 use chronik_types::ids::partition_for;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
+/// Version 2+ knows PRODUCER_FENCED; older versions get INVALID_PRODUCER_EPOCH.
+const PRODUCER_FENCED_VERSION: i16 = 2;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    req: AddOffsetsToTxnRequest,
+) -> AddOffsetsToTxnResponse {
     let transactional_id = req.transactional_id.0.to_string();
     if let Some(c) = broker.txns.coordinator_error(broker, &transactional_id) {
         return AddOffsetsToTxnResponse::default().with_error_code(c);
@@ -28,6 +35,6 @@ pub async fn handle(broker: &Arc<Broker>, req: AddOffsetsToTxnRequest) -> AddOff
         .await;
     AddOffsetsToTxnResponse::default().with_error_code(match result {
         Ok(()) => NONE,
-        Err(e) => e.code(),
+        Err(e) => fenced_for_version(e.code(), version >= PRODUCER_FENCED_VERSION),
     })
 }

@@ -4,7 +4,7 @@
 //! OPERATION_NOT_ATTEMPTED.
 
 use crate::broker::Broker;
-use crate::error::{code, NONE};
+use crate::error::{code, fenced_for_version, NONE};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
@@ -12,8 +12,12 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 use std::sync::Arc;
 
+/// Version 2+ knows PRODUCER_FENCED; older versions get INVALID_PRODUCER_EPOCH.
+const PRODUCER_FENCED_VERSION: i16 = 2;
+
 pub async fn handle(
     broker: &Arc<Broker>,
+    version: i16,
     req: AddPartitionsToTxnRequest,
 ) -> AddPartitionsToTxnResponse {
     let transactional_id = req.v3_and_below_transactional_id.0.to_string();
@@ -39,7 +43,12 @@ pub async fn handle(
             .txns
             .add_partitions(broker, &transactional_id, producer, &partitions)
             .await
-            .map_err(|e| Some(e.code()))
+            .map_err(|e| {
+                Some(fenced_for_version(
+                    e.code(),
+                    version >= PRODUCER_FENCED_VERSION,
+                ))
+            })
     };
     let topics = req
         .v3_and_below_topics

@@ -3,11 +3,14 @@
 //! transaction can take them, and retried by the coordinator otherwise.
 
 use crate::broker::Broker;
-use crate::error::NONE;
+use crate::error::{fenced_for_version, NONE};
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse};
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, req: EndTxnRequest) -> EndTxnResponse {
+/// Version 2+ knows PRODUCER_FENCED; older versions get INVALID_PRODUCER_EPOCH.
+const PRODUCER_FENCED_VERSION: i16 = 2;
+
+pub async fn handle(broker: &Arc<Broker>, version: i16, req: EndTxnRequest) -> EndTxnResponse {
     let transactional_id = req.transactional_id.0.to_string();
     if let Some(c) = broker.txns.coordinator_error(broker, &transactional_id) {
         return EndTxnResponse::default().with_error_code(c);
@@ -19,6 +22,6 @@ pub async fn handle(broker: &Arc<Broker>, req: EndTxnRequest) -> EndTxnResponse 
         .await;
     EndTxnResponse::default().with_error_code(match result {
         Ok(()) => NONE,
-        Err(e) => e.code(),
+        Err(e) => fenced_for_version(e.code(), version >= PRODUCER_FENCED_VERSION),
     })
 }

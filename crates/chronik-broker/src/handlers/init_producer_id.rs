@@ -3,15 +3,22 @@
 //! producers with the same transactional id and aborts their open transaction).
 
 use crate::broker::Broker;
-use crate::error::code;
+use crate::error::{code, fenced_for_version};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest) -> InitProducerIdResponse {
+/// InitProducerId v4+ knows PRODUCER_FENCED; older versions get INVALID_PRODUCER_EPOCH.
+const PRODUCER_FENCED_VERSION: i16 = 4;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let fail = |c: i16| {
         InitProducerIdResponse::default()
-            .with_error_code(c)
+            .with_error_code(fenced_for_version(c, version >= PRODUCER_FENCED_VERSION))
             .with_producer_id((-1).into())
             .with_producer_epoch(-1)
     };
@@ -20,11 +27,10 @@ pub async fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest) -> InitPro
             .with_producer_id(id.into())
             .with_producer_epoch(epoch)
     };
-    let transactional_id = req
-        .transactional_id
-        .as_ref()
-        .map(|t| t.0.to_string())
-        .filter(|t| !t.is_empty());
+    let transactional_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
+    if transactional_id.as_deref() == Some("") {
+        return fail(code(ResponseError::InvalidRequest));
+    }
     let Some(transactional_id) = transactional_id else {
         // Without a transactional id Kafka always hands out a new producer id (epoch 0).
         return match broker.allocate_producer_id() {

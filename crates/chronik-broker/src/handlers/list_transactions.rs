@@ -43,10 +43,7 @@ pub async fn handle(
             req.producer_id_filters.is_empty()
                 || req.producer_id_filters.iter().any(|p| p.0 == m.producer_id)
         })
-        .filter(|(_, m)| {
-            req.duration_filter < 0
-                || (m.state == TxnState::Ongoing && now - m.start_ms >= req.duration_filter)
-        })
+        .filter(|(_, m)| req.duration_filter < 0 || now - m.start_ms >= req.duration_filter)
         .map(|(id, m)| {
             TransactionState::default()
                 .with_transactional_id(str_bytes(id.as_str()).into())

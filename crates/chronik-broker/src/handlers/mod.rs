@@ -104,22 +104,26 @@ pub fn dispatch(broker: &Arc<Broker>, req: DecodedRequest, client_host: &str) ->
             offset_for_leader_epoch::handle(broker, r),
         )),
         RequestKind::InitProducerId(r) => {
-            later!(broker, |b| init_producer_id::handle(&b, r), InitProducerId)
+            later!(
+                broker,
+                |b| init_producer_id::handle(&b, v, r),
+                InitProducerId
+            )
         }
         RequestKind::AddPartitionsToTxn(r) => later!(
             broker,
-            |b| add_partitions_to_txn::handle(&b, r),
+            |b| add_partitions_to_txn::handle(&b, v, r),
             AddPartitionsToTxn
         ),
         RequestKind::AddOffsetsToTxn(r) => later!(
             broker,
-            |b| add_offsets_to_txn::handle(&b, r),
+            |b| add_offsets_to_txn::handle(&b, v, r),
             AddOffsetsToTxn
         ),
-        RequestKind::EndTxn(r) => later!(broker, |b| end_txn::handle(&b, r), EndTxn),
+        RequestKind::EndTxn(r) => later!(broker, |b| end_txn::handle(&b, v, r), EndTxn),
         RequestKind::TxnOffsetCommit(r) => later!(
             broker,
-            |b| txn_offset_commit::handle(&b, r),
+            |b| txn_offset_commit::handle(&b, v, r),
             TxnOffsetCommit
         ),
         RequestKind::DescribeTransactions(r) => later!(

@@ -13,7 +13,9 @@ use chronik_storage::batch::{self, BatchHeader};
 use chronik_storage::config::TimestampType;
 use chronik_storage::{AppendInfo, BatchError, StorageError};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,22 @@ enum Outcome {
     Appended(AppendInfo, i64, FlushWait),
     Proposed(Vec<Proposed>, Option<i64>, i64, Duration),
     Failed(i16, Option<String>),
+    /// Refused because of some records (KIP-467): the code, the message and their indexes.
+    RecordErrors(i16, String, Vec<i32>),
+}
+
+/// The outcome of a batch that failed validation.
+fn invalid(e: BatchError, tp: &chronik_types::TopicPartition) -> Outcome {
+    metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
+    let code = BrokerError::Storage(StorageError::Batch(e.clone())).code();
+    match e {
+        BatchError::KeylessRecordForCompactedTopic(records) => Outcome::RecordErrors(
+            code,
+            format!("Compacted topic cannot accept message without key in topic partition {tp}."),
+            records,
+        ),
+        e => Outcome::Failed(code, Some(e.to_string())),
+    }
 }
 
 pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> ResponseFuture {
@@ -122,13 +140,7 @@ fn propose(
     });
     let batches = match validate_producer_batches(&records, max, compacted) {
         Ok(b) => b,
-        Err(e) => {
-            metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
-            return Outcome::Failed(
-                BrokerError::Storage(StorageError::Batch(e.clone())).code(),
-                Some(e.to_string()),
-            );
-        }
+        Err(e) => return invalid(e, &p.tp),
     };
     // Best effort in a cluster: verified before proposing, and only when this node coordinates
     // the transactional id (see docs/design/transactions.md).
@@ -179,13 +191,7 @@ fn append(
         p.with_log(|l| (l.config().max_message_bytes, l.config().cleanup_compact));
     let batches = match validate_producer_batches(&data, max, compacted) {
         Ok(b) => b,
-        Err(e) => {
-            metrics::counter!("chronik_produce_rejected_batches_total").increment(1);
-            return Outcome::Failed(
-                BrokerError::Storage(StorageError::Batch(e.clone())).code(),
-                Some(e.to_string()),
-            );
-        }
+        Err(e) => return invalid(e, &p.tp),
     };
     // One lock for the transaction check, the append and the log start offset the response
     // reports. A transaction's marker is appended under the same lock after its coordinator
@@ -282,8 +288,11 @@ fn validate_producer_batches(
             });
         }
         let whole = data.get(*pos..*pos + h.size_bytes()).unwrap_or_default();
-        if compacted && !batch::all_records_have_keys(whole)? {
-            return Err(BatchError::KeylessRecordForCompactedTopic);
+        if compacted {
+            let keyless = batch::keyless_record_indexes(whole)?;
+            if !keyless.is_empty() {
+                return Err(BatchError::KeylessRecordForCompactedTopic(keyless));
+            }
         }
         if h.records_count != h.last_offset_delta + 1 {
             return Err(BatchError::InvalidRecordCount);
@@ -295,6 +304,18 @@ fn validate_producer_batches(
 async fn finish(index: i32, outcome: Outcome) -> PartitionProduceResponse {
     let base = PartitionProduceResponse::default().with_index(index);
     match outcome {
+        // record_errors and error_message exist from Produce v8 (KIP-467); the codec leaves
+        // them out of older versions.
+        Outcome::RecordErrors(error_code, message, records) => base
+            .with_error_code(error_code)
+            .with_base_offset(-1)
+            .with_error_message(Some(super::str_bytes(message)))
+            .with_record_errors(
+                records
+                    .into_iter()
+                    .map(|i| BatchIndexAndErrorMessage::default().with_batch_index(i))
+                    .collect(),
+            ),
         Outcome::Failed(error_code, message) => base
             .with_error_code(error_code)
             .with_base_offset(-1)

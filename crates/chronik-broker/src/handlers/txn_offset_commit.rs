@@ -4,14 +4,27 @@
 
 use super::offset_commit::{collect_offsets, slot_code};
 use crate::broker::Broker;
+use crate::error::{code, fenced_for_version};
+use crate::groups::OFFSETS_TOPIC_PARTITIONS;
+use crate::topics::CONSUMER_OFFSETS_TOPIC;
+use crate::txn::Verification;
 use chronik_group::OffsetCommitRequest;
+use chronik_types::ids::partition_for;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use std::sync::Arc;
 
-pub async fn handle(broker: &Arc<Broker>, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+/// Version 2+ knows PRODUCER_FENCED; older versions get INVALID_PRODUCER_EPOCH.
+const PRODUCER_FENCED_VERSION: i16 = 2;
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    version: i16,
+    req: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
     let (entries, slots) = collect_offsets(
         broker,
         req.topics.iter().map(|t| {
@@ -37,16 +50,31 @@ pub async fn handle(broker: &Arc<Broker>, req: TxnOffsetCommitRequest) -> TxnOff
         group_instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         offsets: entries,
     };
+    let producer = (req.producer_id.0, req.producer_epoch);
+    // KIP-890 part 1: the group's offsets partition must be in the producer's open transaction
+    // (AddOffsetsToTxn), checked when this node also coordinates the transactional id.
+    let offsets_partition = partition_for(&request.group_id, OFFSETS_TOPIC_PARTITIONS);
+    let verification = broker.txns.verify(
+        broker,
+        req.transactional_id.0.as_str(),
+        producer,
+        CONSUMER_OFFSETS_TOPIC,
+        offsets_partition,
+    );
     let codes = if let Some(c) = broker.groups.coordinator_error(broker, &request.group_id) {
         vec![c; request.offsets.len()]
+    } else if verification == Verification::NotInTransaction {
+        vec![code(ResponseError::InvalidTxnState); request.offsets.len()]
     } else if request.offsets.is_empty() {
         Vec::new()
     } else {
-        let producer = (req.producer_id.0, req.producer_epoch);
         broker
             .groups
             .commit_txn_offsets(broker, &request, producer)
             .await
+            .into_iter()
+            .map(|c| fenced_for_version(c, version >= PRODUCER_FENCED_VERSION))
+            .collect()
     };
     let mut topics: Vec<TxnOffsetCommitResponseTopic> = req
         .topics

@@ -35,7 +35,11 @@ pub async fn write(
     let mut remote: BTreeMap<u64, Vec<GroupId>> = BTreeMap::new();
     for (topic, index) in &c.partitions {
         match broker.partition(topic, *index) {
-            Err(BrokerError::UnknownTopicOrPartition) => continue,
+            Err(BrokerError::UnknownTopicOrPartition) if deleted(broker, topic) => continue,
+            Err(BrokerError::UnknownTopicOrPartition) => {
+                // In the controller's metadata but not served here yet (a node starting up).
+                return Err(BrokerError::NotLeaderOrFollower);
+            }
             Ok(p) if p.accepts_writes() => local.push(GroupId::new(topic.clone(), *index)),
             _ => {
                 let (leader, _) = broker
@@ -79,6 +83,16 @@ pub async fn write(
     }
 }
 
+/// Whether `topic` is gone for good (deleted), so its markers are not needed: on a single
+/// node when it is unknown, in a cluster when the controller's metadata has no such topic
+/// (a node that has not installed a topic yet must not skip its markers).
+fn deleted(broker: &Broker, topic: &str) -> bool {
+    match &broker.cluster {
+        Some(node) => !node.with_image(|i| i.topics.contains_key(topic)),
+        None => broker.topic(topic).is_none(),
+    }
+}
+
 /// Writes `markers` to the partitions named, which this node must lead.
 pub async fn write_local(broker: &Broker, markers: TxnMarkers) -> MarkerResults {
     let marker = TxnMarker {
@@ -107,25 +121,25 @@ pub async fn write_local(broker: &Broker, markers: TxnMarkers) -> MarkerResults 
             .and_then(|p| start_store(broker, &p, marker_batch(&marker, now), now));
         match started {
             Ok(store) => pending.push((g, store)),
-            Err(BrokerError::UnknownTopicOrPartition) => results.push((g, None)),
-            Err(e) => results.push((g, Some(e.to_string()))),
-        }
-    }
-    let mut offsets_partitions = false;
-    for (g, store) in pending {
-        match store.wait().await {
-            Ok(()) => {
-                offsets_partitions |= g.topic == CONSUMER_OFFSETS_TOPIC;
-                results.push((g, None));
+            Err(BrokerError::UnknownTopicOrPartition) if deleted(broker, &g.topic) => {
+                results.push((g, None))
             }
             Err(e) => results.push((g, Some(e.to_string()))),
         }
     }
-    if offsets_partitions {
-        broker
-            .groups
-            .complete_txn_offsets(markers.producer_id, markers.commit)
-            .await;
+    for (g, store) in pending {
+        match store.wait().await {
+            Ok(()) => {
+                if g.topic == CONSUMER_OFFSETS_TOPIC {
+                    broker
+                        .groups
+                        .complete_txn_offsets(markers.producer_id, markers.commit, g.partition)
+                        .await;
+                }
+                results.push((g, None));
+            }
+            Err(e) => results.push((g, Some(e.to_string()))),
+        }
     }
     results
 }

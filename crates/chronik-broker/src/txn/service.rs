@@ -260,6 +260,14 @@ impl TxnService {
         st: &mut TransactionCoordinator,
         c: &Completion,
     ) -> Result<(), BrokerError> {
+        if let Some(code) = self.coordinator_error(broker, &c.transactional_id) {
+            // No longer this id's coordinator (its state partition moved): the new one
+            // completes the transaction; markers from here could end a later one.
+            return Err(BrokerError::InvalidRequest(format!(
+                "not the coordinator of {} any more (error {code})",
+                c.transactional_id
+            )));
+        }
         let epoch = self.coordinator_epoch(broker, &c.transactional_id);
         markers::write(broker, c, epoch).await?;
         let records = st.complete(c, now_ms());
@@ -291,12 +299,17 @@ impl TxnService {
         self.ensure_state_topic(broker)?;
         let now = now_ms();
         let mut pending = Vec::new();
+        let unavailable = |e: BrokerError| BrokerError::CoordinatorNotAvailable(e.to_string());
         for (partition, batch) in state_topic::batches(records, now)? {
-            let p = broker.partition(TRANSACTION_STATE_TOPIC, partition)?;
-            pending.push(start_store(broker, &p, batch, now)?);
+            let p = broker
+                .partition(TRANSACTION_STATE_TOPIC, partition)
+                .map_err(unavailable)?;
+            pending.push(start_store(broker, &p, batch, now).map_err(unavailable)?);
         }
         for p in pending {
-            p.wait().await?;
+            p.wait()
+                .await
+                .map_err(|e| BrokerError::CoordinatorNotAvailable(e.to_string()))?;
         }
         st.apply(records);
         self.reindex(
@@ -341,9 +354,11 @@ impl TxnService {
     async fn tick(&self, broker: &Broker) {
         let mut st = self.state.lock().await;
         let (records, timed_out) = st.tick(now_ms());
-        if let Err(e) = self.store(broker, &mut st, &records).await {
-            tracing::warn!(error = %e, "could not store timed-out transactions");
-            return;
+        // One id at a time: a state partition that cannot be written holds back only its ids.
+        for r in records {
+            if let Err(e) = self.store(broker, &mut st, std::slice::from_ref(&r)).await {
+                tracing::warn!(transactional_id = %r.transactional_id, error = %e, "could not store a timed-out or expired transaction");
+            }
         }
         for c in &timed_out {
             tracing::info!(transactional_id = %c.transactional_id, producer_id = c.producer_id, "aborting a transaction past its timeout");

@@ -222,3 +222,62 @@ fn an_interrupted_compaction_leaves_a_valid_log() {
         );
     }
 }
+
+/// A transactional batch of `producer_id` with one keyed record.
+fn txn_keyed(producer_id: i64, seq: i32, key: &str, value: &str) -> Vec<u8> {
+    use crate::batch_builder::{build, Producer};
+    let producer = Producer {
+        id: producer_id,
+        epoch: 0,
+        base_sequence: seq,
+    };
+    build(
+        1 << 4,
+        producer,
+        &[(Some(key.as_bytes()), Some(value.as_bytes()))],
+        NOW,
+    )
+}
+
+fn marker(producer_id: i64, control: crate::control::ControlType) -> Vec<u8> {
+    crate::control::marker_batch(
+        &crate::control::TxnMarker {
+            producer_id,
+            producer_epoch: 0,
+            control,
+            coordinator_epoch: 0,
+        },
+        NOW,
+    )
+}
+
+#[test]
+fn an_aborted_value_never_replaces_a_committed_one_and_open_transactions_wait() {
+    use crate::control::ControlType;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = PartitionLog::open(dir.path(), config(), 0, 0, NOW).unwrap();
+    log.append(
+        &mut keyed(&[("kx", Some("committed"))], Compression::None),
+        NOW,
+    )
+    .unwrap();
+    log.append(&mut txn_keyed(8, 0, "kx", "aborted"), NOW)
+        .unwrap();
+    assert!(
+        log.compaction_input(NOW).is_none(),
+        "nothing is compacted while a transaction is open"
+    );
+    log.append(&mut marker(8, ControlType::Abort), NOW).unwrap();
+    fill_versions(&mut log, 6, Compression::None); // closes the segments above
+    compact(&mut log, NOW);
+    let kx: Vec<_> = contents(&log)
+        .into_iter()
+        .filter(|(_, k, _)| k == "kx")
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(
+        kx,
+        vec![Some("committed".to_string())],
+        "the committed value stays, the aborted one is removed"
+    );
+}
