@@ -53,9 +53,6 @@ _ACL = ("ACLs: Chronik does not advertise CreateAcls/DescribeAcls/DeleteAcls (AP
 
 EXPECTED_FAIL: dict[str, str] = {
     # Chronik gaps (docs/compatibility.md has the details)
-    "0011_produce_batch": "Produce of a record without key to a cleanup.policy=compact topic is "
-                          "accepted; Kafka rejects the batch with INVALID_RECORD (87) and "
-                          "record_errors (KIP-467), the batch's other records failing with it",
     "0081_admin[do_test_AlterConfigs]": "AlterConfigs of a BROKER resource (dynamic broker config) "
                                         "answers INVALID_REQUEST; Kafka 4.x accepts it (TOPIC "
                                         "resources work since 2026-11-28)",
