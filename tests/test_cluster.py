@@ -846,3 +846,23 @@ def test_transactions_span_partitions_led_by_every_node_and_survive_coordinator_
     assert everything == per_partition(committed, aborted, left_open, after, marks,
                                        partitions=partitions)
 
+
+
+def test_offsets_commit_for_partitions_that_live_on_other_nodes(cluster, topic_name):
+    """A group's coordinator stores offsets for partitions it does not host (replication
+    factor 1: each partition lives on one node). It answered UNKNOWN_TOPIC_OR_PARTITION for
+    them, so consumers of such topics re-read from their last commit on every rebalance."""
+    c = cluster.start()
+    hosts = c.create_topic(topic_name, 3, replication_factor=1)  # {partition: its one replica}
+    group = f"{topic_name}-group"
+    consumer = ck_consumer(c.bootstrap(), **{"group.id": group})
+    try:
+        wanted = [ck.TopicPartition(topic_name, p, 10 + p) for p in range(3)]
+        consumer.commit(offsets=wanted, asynchronous=False)
+        coordinator = coordinator_id(c[1].bootstrap, group)
+        elsewhere = [p for p, host in hosts.items() if host != coordinator]
+        assert elsewhere, f"every partition is on the coordinator {coordinator}: {hosts}"
+        got = consumer.committed([ck.TopicPartition(topic_name, p) for p in range(3)], timeout=15)
+        assert [(t.partition, t.offset, t.error) for t in got] == [(p, 10 + p, None) for p in range(3)]
+    finally:
+        consumer.close()

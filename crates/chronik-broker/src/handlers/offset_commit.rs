@@ -28,9 +28,7 @@ pub(super) fn collect_offsets<'a>(
     for (ti, (name, partitions)) in topics.enumerate() {
         let topic = broker.topic(name);
         for (partition, offset, leader_epoch, metadata) in partitions {
-            let known = topic
-                .as_ref()
-                .is_some_and(|tp| tp.partition(partition).is_some());
+            let known = topic.as_ref().is_some_and(|tp| tp.has_partition(partition));
             if known {
                 slots.push((ti, partition, Some(entries.len())));
                 entries.push(OffsetCommitEntry {
