@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -44,18 +45,32 @@ def require_server_binary() -> Path:
     return path
 
 
+# Ports this process has handed out: the kernel may give a released port to the next bind(0),
+# so without this a cluster's Raft port picked for one node could come back as another node's
+# HTTP port (seen once in CI: "cannot listen on http-addr ...: Address already in use").
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_ports(n: int) -> list[int]:
-    """Return n distinct free TCP ports on 127.0.0.1 (bind to port 0, then release)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """Return n distinct free TCP ports on 127.0.0.1 (bind to port 0, then release), none of
+    them handed out before by this process."""
+    with _handed_out_lock:
+        socks = []
+        try:
+            ports: list[int] = []
+            while len(ports) < n:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind(("127.0.0.1", 0))
+                socks.append(s)  # kept bound until all are picked: no duplicates among them
+                port = s.getsockname()[1]
+                if port not in _handed_out:
+                    ports.append(port)
+            _handed_out.update(ports)
+            return ports
+        finally:
+            for s in socks:
+                s.close()
 
 
 def free_port() -> int:
