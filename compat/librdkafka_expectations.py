@@ -53,17 +53,6 @@ _ACL = ("ACLs: Chronik does not advertise CreateAcls/DescribeAcls/DeleteAcls (AP
 
 EXPECTED_FAIL: dict[str, str] = {
     # Chronik gaps (docs/compatibility.md has the details)
-    "0081_admin[do_test_AlterConfigs]": "AlterConfigs of a BROKER resource (dynamic broker config) "
-                                        "answers INVALID_REQUEST; Kafka 4.x accepts it (TOPIC "
-                                        "resources work since 2026-11-28)",
-    "0081_admin[do_test_IncrementalAlterConfigs]": "IncrementalAlterConfigs: a BROKER resource "
-                                                   "(dynamic broker config) and a GROUP resource "
-                                                   "(type 32) answer INVALID_REQUEST; Kafka 4.x "
-                                                   "answers NONE for both",
-    "0081_admin[do_test_DescribeConfigs_groups]": "DescribeConfigs of a GROUP resource (type 32, "
-                                                  "KIP-848 group configs) answers INVALID_REQUEST "
-                                                  "\"Unsupported resource type 32\"; Kafka 4.x "
-                                                  "returns the group's configs",
     "0081_admin[do_test_CreateAcls]": _ACL,
     "0081_admin[do_test_DescribeAcls]": _ACL,
     "0081_admin[do_test_DeleteAcls]": _ACL,
@@ -90,7 +79,7 @@ CI_TESTS: list[str] = [
     # admin
     "0081_admin[do_test_CreateTopics]", "0081_admin[do_test_DeleteTopics]",
     "0081_admin[do_test_CreatePartitions]", "0081_admin[do_test_DescribeConfigs]",
-    "0081_admin[do_test_AlterConfigs]",
+    "0081_admin[do_test_DescribeConfigs_groups]", "0081_admin[do_test_AlterConfigs]",
     "0081_admin[do_test_IncrementalAlterConfigs]", "0081_admin[do_test_DeleteRecords]",
     "0081_admin[do_test_ListOffsets]", "0081_admin[do_test_ListConsumerGroups]",
     "0081_admin[do_test_DescribeConsumerGroups]", "0081_admin[do_test_DeleteGroups]",

@@ -13,6 +13,7 @@ use crate::txn::TxnService;
 use chronik_replication::node::ReplicationNode;
 use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use chronik_storage::config::LogConfig;
+use chronik_storage::dynamic_config_store::{self, DynamicConfigs};
 use chronik_storage::topic_store::{self, TopicRecord};
 use chronik_storage::{meta, PartitionLog, StorageError};
 use chronik_types::{Offset, TopicPartition};
@@ -43,6 +44,9 @@ pub struct Broker {
     pub topics_changed: Notify,
     /// Cluster mode: the rest of the producer-id block the controller gave this node.
     cluster_producer_ids: Mutex<(i64, i64)>,
+    /// Single node: the dynamic broker and group configs (a cluster's are in the controller's
+    /// image).
+    pub(crate) dynamic: RwLock<DynamicConfigs>,
 }
 
 pub fn now_ms() -> i64 {
@@ -58,13 +62,15 @@ impl Broker {
         let dir = config.data_dir.clone();
         let meta = meta::load_or_init(&dir, config.node_id)?;
         let records = topic_store::load(&dir)?;
+        let dynamic = dynamic_config_store::load(&dir)?;
         let recovery_points = checkpoint::read(&dir.join(RECOVERY_POINT_FILE))?;
         let log_starts = checkpoint::read(&dir.join(LOG_START_OFFSET_FILE))?;
         remove_orphan_partition_dirs(&dir, &records)?;
         let now = now_ms();
         let mut topics = BTreeMap::new();
         for record in records.into_values() {
-            let log_config = LogConfig::from_overrides(&record.configs);
+            let log_config =
+                crate::dynamic_configs::topic_log_config(&dynamic, config.node_id, &record.configs);
             let mut partitions = Vec::new();
             for p in 0..record.partitions {
                 let tp = TopicPartition::new(record.name.clone(), p);
@@ -118,7 +124,13 @@ impl Broker {
             path: dir.join(topics::TRANSACTION_STATE_TOPIC),
             reason: e.to_string(),
         })?;
-        let broker = Self::assemble(config, meta.cluster_id, topics, (groups, txns), None)?;
+        let broker = Self::assemble(
+            config,
+            meta.cluster_id,
+            (topics, dynamic),
+            (groups, txns),
+            None,
+        )?;
         broker.write_checkpoints()?;
         Ok(broker)
     }
@@ -150,7 +162,7 @@ impl Broker {
         let broker = Self::assemble(
             config,
             cluster_id,
-            BTreeMap::new(),
+            (BTreeMap::new(), DynamicConfigs::default()),
             (groups, txns),
             Some(Arc::clone(&node)),
         )?;
@@ -165,7 +177,7 @@ impl Broker {
     fn assemble(
         config: BrokerConfig,
         cluster_id: String,
-        topics: BTreeMap<String, Arc<Topic>>,
+        (topics, dynamic): (BTreeMap<String, Arc<Topic>>, DynamicConfigs),
         (groups, txns): (GroupService, TxnService),
         cluster: Option<Arc<ReplicationNode>>,
     ) -> Result<Arc<Self>, StorageError> {
@@ -186,6 +198,7 @@ impl Broker {
             cluster,
             topics_changed: Notify::new(),
             cluster_producer_ids: Mutex::new((0, 0)),
+            dynamic: RwLock::new(dynamic),
         }))
     }
 
@@ -270,7 +283,7 @@ impl Broker {
         }
     }
 
-    fn lock_admin(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(crate) fn lock_admin(&self) -> std::sync::MutexGuard<'_, ()> {
         self.admin.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -332,7 +345,7 @@ impl Broker {
             partitions,
             configs,
         };
-        let log_config = LogConfig::from_overrides(&record.configs);
+        let log_config = self.log_config_for(&record.configs);
         let parts = self.open_partitions(&record, &log_config, 0)?;
         let topic = Arc::new(Topic {
             record,
@@ -481,7 +494,7 @@ impl Broker {
         }
         let mut record = topic.record.clone();
         record.configs = configs;
-        let log_config = LogConfig::from_overrides(&record.configs);
+        let log_config = self.log_config_for(&record.configs);
         for p in &topic.partitions {
             p.with_log(|log| log.set_config(log_config.clone()));
         }

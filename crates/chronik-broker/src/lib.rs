@@ -4,6 +4,7 @@
 //! # Layout
 //! - `broker`: `Broker`, the shared state; start-up recovery, checkpoints, retention, shutdown.
 //! - `config`: `BrokerConfig`, broker-level settings with Kafka's names.
+//! - `dynamic_configs`: dynamic broker configs (per broker, cluster-wide) and group configs.
 //! - `topics`: `Topic`, topic-name / partition / replication-factor rules.
 //! - `partition`: `Partition`, a log behind its lock (and its Raft group in a cluster).
 //! - `cluster`: cluster mode: topics from the controller image, admin through the controller.
@@ -20,6 +21,7 @@
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod dynamic_configs;
 pub mod error;
 pub mod fetch_session;
 pub mod group_commit;

@@ -149,6 +149,76 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
     },
 ];
 
+/// Each topic config with the broker config that is its default (Kafka's synonyms): a dynamic
+/// broker config of that name, per broker or cluster-wide, applies to every topic that does not
+/// override it.
+pub const BROKER_SYNONYMS: &[(&str, &str)] = &[
+    ("cleanup.policy", "log.cleanup.policy"),
+    ("compression.type", "compression.type"),
+    ("delete.retention.ms", "log.cleaner.delete.retention.ms"),
+    ("file.delete.delay.ms", "log.segment.delete.delay.ms"),
+    ("flush.messages", "log.flush.interval.messages"),
+    ("flush.ms", "log.flush.interval.ms"),
+    ("index.interval.bytes", "log.index.interval.bytes"),
+    ("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms"),
+    ("max.message.bytes", "message.max.bytes"),
+    (
+        "message.timestamp.after.max.ms",
+        "log.message.timestamp.after.max.ms",
+    ),
+    (
+        "message.timestamp.before.max.ms",
+        "log.message.timestamp.before.max.ms",
+    ),
+    ("message.timestamp.type", "log.message.timestamp.type"),
+    (
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+    ),
+    ("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms"),
+    ("min.insync.replicas", "min.insync.replicas"),
+    ("retention.bytes", "log.retention.bytes"),
+    ("retention.ms", "log.retention.ms"),
+    ("segment.bytes", "log.segment.bytes"),
+    ("segment.index.bytes", "log.index.size.max.bytes"),
+    ("segment.jitter.ms", "log.roll.jitter.ms"),
+    ("segment.ms", "log.roll.ms"),
+    (
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+    ),
+];
+
+/// The broker config that is the default of `topic_config`.
+pub fn broker_synonym(topic_config: &str) -> Option<&'static str> {
+    BROKER_SYNONYMS
+        .iter()
+        .find(|(t, _)| *t == topic_config)
+        .map(|(_, b)| *b)
+}
+
+/// The topic config whose default the broker config `broker_config` is.
+pub fn topic_config_for(broker_config: &str) -> Option<&'static str> {
+    BROKER_SYNONYMS
+        .iter()
+        .find(|(_, b)| *b == broker_config)
+        .map(|(t, _)| *t)
+}
+
+/// A topic's configs over the broker-level defaults: `broker` (dynamic broker configs under
+/// their broker names) turned into topic configs, with the topic's `overrides` on top.
+pub fn with_broker_defaults(
+    broker: &BTreeMap<String, String>,
+    overrides: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = broker
+        .iter()
+        .filter_map(|(k, v)| topic_config_for(k).map(|t| (t.to_string(), v.clone())))
+        .collect();
+    out.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    out
+}
+
 impl ConfigDef {
     /// Kafka's `ConfigType` code for DescribeConfigs v3+ (INT 3, LONG 5, DOUBLE 6, LIST 7, STRING 2, BOOLEAN 1).
     pub fn type_code(&self) -> i8 {
@@ -310,6 +380,34 @@ mod tests {
         assert!(validate_entry("no.such.config", "1").is_err());
         assert!(validate_entry("message.timestamp.type", "LogAppendTime").is_ok());
         assert!(validate_entry("min.cleanable.dirty.ratio", "0.3").is_ok());
+    }
+
+    #[test]
+    fn every_topic_config_has_a_broker_synonym() {
+        for d in TOPIC_CONFIGS {
+            assert!(broker_synonym(d.name).is_some(), "{}", d.name);
+        }
+        for (t, _) in BROKER_SYNONYMS {
+            assert!(config_def(t).is_some(), "{t}");
+        }
+    }
+
+    #[test]
+    fn topic_overrides_win_over_broker_defaults() {
+        let broker = BTreeMap::from([
+            ("log.retention.ms".to_string(), "1000".to_string()),
+            ("log.cleanup.policy".to_string(), "compact".to_string()),
+            ("background.threads".to_string(), "9".to_string()),
+        ]);
+        let topic = BTreeMap::from([("retention.ms".to_string(), "5".to_string())]);
+        let merged = with_broker_defaults(&broker, &topic);
+        assert_eq!(
+            merged,
+            BTreeMap::from([
+                ("cleanup.policy".to_string(), "compact".to_string()),
+                ("retention.ms".to_string(), "5".to_string()),
+            ])
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! - `config`: topic configs (Kafka names, defaults, validation) and `LogConfig`.
 //! - `checkpoint`: recovery-point and log-start-offset checkpoint files.
 //! - `topic_store`: durable topic metadata (`topics.json`).
+//! - `dynamic_config_store`: dynamic broker and group configs (`dynamic-configs.json`).
 //! - `meta`: `meta.properties`, the data directory's identity.
 //! - `fs`: the `FileSystem`/`LogFile` layer under segment files (real or fault-injecting).
 //! - `faults`: `FaultyFileSystem`, injected disk faults for tests.
@@ -29,6 +30,7 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod config;
 pub mod control;
+pub mod dynamic_config_store;
 pub mod error;
 pub mod faults;
 pub mod fs;

@@ -8,6 +8,7 @@ use crate::topics::Topic;
 use chronik_replication::controller::assignment;
 use chronik_replication::controller::{MetadataOutcome, MetadataRecord, RejectReason};
 use chronik_replication::node::{NodeError, ReplicationNode};
+use chronik_storage::dynamic_config_store::DynamicResource;
 use chronik_storage::topic_store::TopicRecord;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -160,6 +161,26 @@ impl Broker {
         )?;
         expect_applied(name, outcome)?;
         self.wait_reconciled(|b| b.topic(name).is_some_and(|t| t.record.configs == want))
+    }
+
+    pub(crate) fn set_dynamic_configs_in_cluster(
+        &self,
+        node: &ReplicationNode,
+        resource: DynamicResource,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), BrokerError> {
+        let want = configs.clone();
+        let outcome = propose_blocking(
+            node,
+            MetadataRecord::AlterDynamicConfigs {
+                resource,
+                name: name.to_string(),
+                configs,
+            },
+        )?;
+        expect_applied(name, outcome)?;
+        self.wait_reconciled(|b| b.dynamic_configs().get(resource, name) == want)
     }
 
     /// A producer id from a block the controller handed to this node.

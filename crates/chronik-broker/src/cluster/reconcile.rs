@@ -12,7 +12,6 @@ use chronik_replication::node::ReplicationNode;
 use chronik_replication::transport::GroupId;
 use chronik_replication::SharedLog;
 use chronik_storage::checkpoint::{self, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
-use chronik_storage::config::LogConfig;
 use chronik_storage::{PartitionLog, StorageError};
 use chronik_types::TopicPartition;
 use std::collections::BTreeMap;
@@ -52,10 +51,11 @@ async fn reconcile(broker: &Arc<Broker>, node: &ReplicationNode) -> Result<(), B
             }
             Vec::new()
         };
-        let log_config = LogConfig::from_overrides(&image.record.configs);
+        let log_config = broker.log_config_for(&image.record.configs);
         let unchanged = same_id
             && current.as_ref().is_some_and(|t| {
                 t.record.configs == image.record.configs
+                    && t.log_config == log_config
                     && usize::try_from(t.record.partitions).ok() == Some(image.assignments.len())
             });
         if unchanged {

@@ -2,6 +2,7 @@
 
 use super::{str_bytes, topic_name};
 use crate::broker::Broker;
+use crate::dynamic_configs::sources;
 use crate::error::{BrokerError, NONE};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
@@ -10,10 +11,6 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// `config_source` values of Kafka's DescribeConfigs / CreateTopics.
-pub const SOURCE_TOPIC: i8 = 1;
-pub const SOURCE_DEFAULT: i8 = 5;
 
 pub fn handle(
     broker: &Arc<Broker>,
@@ -125,24 +122,28 @@ fn create_one(
         result.topic_id = topic_id;
     }
     if version >= 5 {
-        result.configs = Some(describe_topic_configs(&configs));
+        result.configs = Some(describe_topic_configs(broker, &configs));
     }
     Ok(result)
 }
 
 /// Every topic config with its value and source, as CreateTopics v5+ returns them.
-fn describe_topic_configs(overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
+fn describe_topic_configs(
+    broker: &Broker,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
+    let dynamic = broker.dynamic_configs();
     chronik_storage::config::TOPIC_CONFIGS
         .iter()
-        .map(|d| {
-            let (value, source) = match overrides.get(d.name) {
-                Some(v) => (v.clone(), SOURCE_TOPIC),
-                None => (d.default.to_string(), SOURCE_DEFAULT),
-            };
-            CreatableTopicConfigs::default()
-                .with_name(str_bytes(d.name))
-                .with_value(Some(str_bytes(value)))
-                .with_config_source(source)
+        .filter_map(|d| {
+            let synonyms = sources::topic_config(&dynamic, broker.config.node_id, overrides, d);
+            let (_, value, source) = synonyms.into_iter().next()?;
+            Some(
+                CreatableTopicConfigs::default()
+                    .with_name(str_bytes(d.name))
+                    .with_value(value.map(str_bytes))
+                    .with_config_source(source),
+            )
         })
         .collect()
 }

@@ -1,6 +1,10 @@
-//! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND, SUBTRACT on topic configs.
+//! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND, SUBTRACT on the configs of topics,
+//! brokers (dynamic broker configs, this broker's id or `""` cluster-wide) and groups.
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::config_changes::{
+    alter_dynamic, apply_ops, duplicate_resource, duplicates, dynamic_resource, no_duplicate_keys,
+    ConfigOp, RESOURCE_TOPIC,
+};
 use super::str_bytes;
 use crate::broker::Broker;
 use crate::error::{BrokerError, NONE};
@@ -9,38 +13,35 @@ use chronik_storage::config::config_def;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
-const OP_APPEND: i8 = 2;
-const OP_SUBTRACT: i8 = 3;
 
 pub fn handle(
     broker: &Arc<Broker>,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let named: Vec<(i8, &str)> = req
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.as_str()))
+        .collect();
     let responses = req
         .resources
-        .into_iter()
-        .map(|r| {
+        .iter()
+        .zip(duplicates(&named))
+        .map(|(r, twice)| {
             let base = AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let outcome = match r.resource_type {
-                RESOURCE_TOPIC => alter_topic(
+            let outcome = if twice {
+                Err(duplicate_resource())
+            } else {
+                alter(
                     broker,
+                    r.resource_type,
                     r.resource_name.as_str(),
-                    &r.configs,
+                    &config_ops(&r.configs),
                     req.validate_only,
-                ),
-                RESOURCE_BROKER => Err(BrokerError::InvalidRequest(
-                    "dynamic broker configs are not supported".into(),
-                )),
-                other => Err(BrokerError::InvalidRequest(format!(
-                    "Unsupported resource type {other}"
-                ))),
+                )
             };
             match outcome {
                 Ok(()) => base.with_error_code(NONE).with_error_message(None),
@@ -53,82 +54,39 @@ pub fn handle(
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
 
-fn alter_topic(
+fn config_ops(configs: &[AlterableConfig]) -> Vec<ConfigOp<'_>> {
+    configs
+        .iter()
+        .map(|c| ConfigOp {
+            name: c.name.as_str(),
+            operation: c.config_operation,
+            value: c.value.as_ref().map(|v| v.as_str()),
+        })
+        .collect()
+}
+
+fn alter(
     broker: &Broker,
+    resource_type: i8,
     name: &str,
-    ops: &[AlterableConfig],
+    ops: &[ConfigOp<'_>],
     validate_only: bool,
 ) -> Result<(), BrokerError> {
+    no_duplicate_keys(ops.iter().map(|o| o.name))?;
+    if resource_type != RESOURCE_TOPIC {
+        let resource = dynamic_resource(resource_type, name, broker.config.node_id)?;
+        return alter_dynamic(broker, resource, name, ops, validate_only);
+    }
     let topic = broker
         .topic(name)
         .ok_or(BrokerError::UnknownTopicOrPartition)?;
-    let mut configs: BTreeMap<String, String> = topic.record.configs.clone();
-    for op in ops {
-        let key = op.name.as_str().to_string();
-        let value = op.value.as_ref().map(|v| v.as_str().to_string());
-        let current = || {
-            configs
-                .get(&key)
-                .cloned()
-                .or_else(|| config_def(&key).map(|d| d.default.to_string()))
-                .unwrap_or_default()
-        };
-        let list_only = || {
-            if config_def(&key).is_some_and(|d| d.is_list()) {
-                Ok(())
-            } else {
-                Err(BrokerError::InvalidRequest(format!(
-                    "Config value append/subtract is not allowed for config key {key}"
-                )))
-            }
-        };
-        match op.config_operation {
-            OP_SET => {
-                configs.insert(key, value.unwrap_or_default());
-            }
-            OP_DELETE => {
-                configs.remove(&key);
-            }
-            OP_APPEND => {
-                list_only()?;
-                let mut items: Vec<String> = current()
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                for v in value
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                {
-                    if !items.iter().any(|i| i == v) {
-                        items.push(v.to_string());
-                    }
-                }
-                let joined = items.join(",");
-                configs.insert(key, joined);
-            }
-            OP_SUBTRACT => {
-                list_only()?;
-                let remove: Vec<String> = value
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::to_string)
-                    .collect();
-                let items: Vec<String> = current()
-                    .split(',')
-                    .filter(|s| !remove.iter().any(|r| r == s))
-                    .map(str::to_string)
-                    .collect();
-                configs.insert(key, items.join(","));
-            }
-            other => {
-                return Err(BrokerError::InvalidRequest(format!(
-                    "Unknown config operation {other}"
-                )))
-            }
-        }
-    }
+    let mut configs = topic.record.configs.clone();
+    apply_ops(
+        &mut configs,
+        ops,
+        |k| config_def(k).is_some_and(|d| d.is_list()),
+        |k| config_def(k).map(|d| d.default.to_string()),
+    )?;
     validate_configs(&configs)?;
     if validate_only {
         return Ok(());

@@ -4,6 +4,7 @@
 
 use super::records::{MetadataOutcome, MetadataRecord, RejectReason};
 use crate::types::NodeId;
+use chronik_storage::dynamic_config_store::DynamicConfigs;
 use chronik_storage::topic_store::TopicRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -27,6 +28,9 @@ pub struct ClusterImage {
     pub topics: BTreeMap<String, TopicImage>,
     /// Producer ids below this were handed out.
     pub next_producer_id: i64,
+    /// Dynamic broker and group configs.
+    #[serde(default)]
+    pub dynamic_configs: DynamicConfigs,
 }
 
 impl ClusterImage {
@@ -85,6 +89,14 @@ impl ClusterImage {
                         MetadataOutcome::Applied
                     }
                 }
+            }
+            MetadataRecord::AlterDynamicConfigs {
+                resource,
+                name,
+                configs,
+            } => {
+                self.dynamic_configs.set(*resource, name, configs.clone());
+                MetadataOutcome::Applied
             }
             MetadataRecord::AllocateProducerIds { count, .. } => {
                 let first = self.next_producer_id;

@@ -3,6 +3,7 @@
 
 use crate::types::NodeId;
 use chronik_storage::batch_builder;
+use chronik_storage::dynamic_config_store::DynamicResource;
 use chronik_storage::topic_store::TopicRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -31,6 +32,13 @@ pub enum MetadataRecord {
     },
     /// Replaces a topic's config overrides.
     AlterTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// Replaces the dynamic config overrides of a broker (by id, or `""` for the cluster-wide
+    /// default) or of a group; an empty map removes them.
+    AlterDynamicConfigs {
+        resource: DynamicResource,
         name: String,
         configs: BTreeMap<String, String>,
     },
@@ -94,6 +102,23 @@ mod tests {
         assert_eq!(
             json,
             r#"{"RegisterBroker":{"node_id":2,"host":"127.0.0.1","port":9093}}"#
+        );
+        let batch = to_batch(&rec, 5).unwrap_or_default();
+        assert_eq!(from_batch(&batch), Ok(rec));
+    }
+
+    /// Golden bytes of the dynamic-config record (docs/formats/cluster-metadata.md).
+    #[test]
+    fn golden_alter_dynamic_configs() {
+        let rec = MetadataRecord::AlterDynamicConfigs {
+            resource: DynamicResource::Broker,
+            name: String::new(),
+            configs: BTreeMap::from([("log.retention.ms".to_string(), "3600000".to_string())]),
+        };
+        let json = serde_json::to_string(&rec).unwrap_or_default();
+        assert_eq!(
+            json,
+            r#"{"AlterDynamicConfigs":{"resource":"Broker","name":"","configs":{"log.retention.ms":"3600000"}}}"#
         );
         let batch = to_batch(&rec, 5).unwrap_or_default();
         assert_eq!(from_batch(&batch), Ok(rec));
