@@ -9,10 +9,11 @@ Covered:
      DYNAMIC_DEFAULT_BROKER_CONFIG; a topic override keeps CreateTime; DELETE restores CreateTime;
   2. a per-broker value wins over the cluster-wide one (source DYNAMIC_BROKER_CONFIG, observed on
      produced records too); DescribeConfigs BROKER "" lists the cluster-wide defaults only;
-  3. static / unknown names and invalid values of a broker resource are INVALID_REQUEST, as
-     Kafka's ConfigAdminManager answers ("Invalid config value for resource ..."), and so is a
-     broker name other than "" and the receiving broker's id; none of them changes the stored
-     configs; validate_only changes nothing either;
+  3. static names and invalid values of a broker resource are INVALID_REQUEST, as Kafka's
+     ConfigAdminManager answers ("Invalid config value for resource ..."), and so is a broker
+     name other than "" and the receiving broker's id; none of them changes the stored configs;
+     an unknown name is a custom config (stored, described, used by nothing), as in Kafka;
+     concurrent changes of one resource are all kept; validate_only changes nothing;
   4. group configs: defaults, set, out of range and unknown names refused, DELETE back to default;
   5. APPEND / SUBTRACT on the list config log.cleanup.policy;
   6. kill -9 right after the acknowledgements, restart on the same data dir: every dynamic config
@@ -359,8 +360,6 @@ def _stored(server, topic: str) -> dict:
 ERROR_CASES = [
     ("static log.dirs", "inc", "", {"log.dirs": "/tmp/elsewhere"}, INVALID_REQUEST),
     ("static node.id", "inc", "", {"node.id": "3"}, INVALID_REQUEST),
-    ("unknown name", "inc", "", {"no.such.config": "1"}, INVALID_REQUEST),
-    ("topic name on a broker", "inc", "", {"retention.ms": "1000"}, INVALID_REQUEST),
     ("static on broker 1", "inc", "1", {"log.dirs": "/tmp/elsewhere"}, INVALID_REQUEST),
     ("policy not in list", "inc", "", {"log.cleanup.policy": "forever"}, INVALID_REQUEST),
     ("not a number", "inc", "", {"log.retention.ms": "soon"}, INVALID_REQUEST),
@@ -417,6 +416,47 @@ def test_a_resource_or_config_named_twice_or_a_null_set_is_invalid_request(serve
     assert raw_incremental_alter(b, RT_BROKER, "", twice)[0] == INVALID_REQUEST
     assert raw_incremental_alter(b, RT_BROKER, "", [("log.retention.ms", SET, None)])[0] == INVALID_REQUEST
     assert cluster_defaults(b) == {}
+
+
+def test_unknown_broker_config_is_kept_as_a_custom_config_and_changes_no_topic(server, topic_name):
+    """Kafka accepts a broker config name it does not define (a custom config, for plugins):
+    stored and described, used by nothing. A topic config name set on a broker is such a name:
+    it is not the topic config's default (log.retention.ms is)."""
+    b = server.bootstrap
+    admin = ck_admin(b)
+    ck_create_topic(b, topic_name, 1)
+    assert raw_incremental_alter(b, RT_BROKER, "", [("no.such.config", SET, "1"),
+                                                   ("retention.ms", SET, "1000")]) == (NONE, None)
+    assert cluster_defaults(b) == {"no.such.config": ("1", DYNAMIC_DEFAULT),
+                                   "retention.ms": ("1000", DYNAMIC_DEFAULT)}
+    assert ck_describe(admin, ResourceType.BROKER, "1")["no.such.config"] == ("1", DYNAMIC_DEFAULT)
+    assert ck_describe(admin, ResourceType.TOPIC, topic_name)["retention.ms"][1] == DEFAULT
+
+
+def test_concurrent_changes_of_one_resource_are_all_kept(server):
+    """Two clients changing different configs of the cluster-wide resource at once: each change
+    is computed from the stored value under the server's lock, so none is lost."""
+    import threading
+    b = server.bootstrap
+    rounds = 40
+    errors: list[object] = []
+
+    def setter(tag: str) -> None:
+        try:
+            for i in range(rounds):
+                assert raw_incremental_alter(b, RT_BROKER, "", [(f"custom.{tag}.{i}", SET, str(i))]) == (NONE, None)
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=setter, args=(t,)) for t in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    stored = cluster_defaults(b)
+    assert len(stored) == 2 * rounds, sorted(set(
+        f"custom.{t}.{i}" for t in "ab" for i in range(rounds)) - set(stored))
 
 
 def test_validate_only_changes_nothing(server, topic_name):
@@ -498,6 +538,9 @@ def test_group_configs_set_describe_refuse_out_of_range_and_delete(server):
         ("consumer.session.timeout.ms", AlterConfigOpType.SET, "60000"),
         ("consumer.heartbeat.interval.ms", AlterConfigOpType.SET, "15000"),
     ])
+    bounds = ck_describe(admin, ResourceType.GROUP, "bounds-app")
+    assert bounds["consumer.session.timeout.ms"] == ("60000", GROUP_CONFIG)
+    assert bounds["consumer.heartbeat.interval.ms"] == ("15000", GROUP_CONFIG)
     assert ck_describe(admin, ResourceType.GROUP, group) == expected
 
     ck_alter(admin, ResourceType.GROUP, group,
@@ -530,9 +573,9 @@ def test_append_and_subtract_on_log_cleanup_policy_cluster_wide(server, topic_na
     assert cluster_defaults(b) == {"log.cleanup.policy": ("delete", DYNAMIC_DEFAULT)}
     assert ck_describe(admin, ResourceType.TOPIC, topic_name)["cleanup.policy"] == ("delete", DYNAMIC_DEFAULT)
 
-    # APPEND / SUBTRACT are only for list configs
+    # APPEND / SUBTRACT are only for list configs (Kafka: INVALID_CONFIG)
     err, _ = raw_incremental_alter(b, RT_BROKER, "", [("log.retention.ms", APPEND, "5")])
-    assert err == INVALID_REQUEST
+    assert err == INVALID_CONFIG
     assert cluster_defaults(b) == {"log.cleanup.policy": ("delete", DYNAMIC_DEFAULT)}
 
 

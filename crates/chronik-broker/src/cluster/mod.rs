@@ -3,6 +3,7 @@
 //! groups) and closes those of deleted topics; admin changes are proposed to the controller.
 
 use crate::broker::Broker;
+use crate::dynamic_configs::ConfigChange;
 use crate::error::BrokerError;
 use crate::topics::Topic;
 use chronik_replication::controller::assignment;
@@ -50,6 +51,9 @@ fn reject_error(name: &str, reason: RejectReason) -> BrokerError {
         RejectReason::UnknownTopic => BrokerError::UnknownTopicOrPartition,
         RejectReason::InvalidPartitions => {
             BrokerError::InvalidPartitions("invalid partition assignment".into())
+        }
+        RejectReason::Conflict => {
+            BrokerError::ControllerUnavailable(format!("{name} kept changing; try again"))
         }
     }
 }
@@ -163,24 +167,39 @@ impl Broker {
         self.wait_reconciled(|b| b.topic(name).is_some_and(|t| t.record.configs == want))
     }
 
-    pub(crate) fn set_dynamic_configs_in_cluster(
+    /// Proposes the change computed from the image's current value, on condition that the
+    /// value is still that one; recomputes and proposes again when another change came first.
+    /// Answers once this node's topics have the log configs the new value makes.
+    pub(crate) fn update_dynamic_configs_in_cluster(
         &self,
         node: &ReplicationNode,
-        resource: DynamicResource,
-        name: &str,
-        configs: BTreeMap<String, String>,
+        (resource, name): (DynamicResource, &str),
+        validate_only: bool,
+        change: ConfigChange<'_>,
     ) -> Result<(), BrokerError> {
-        let want = configs.clone();
-        let outcome = propose_blocking(
-            node,
-            MetadataRecord::AlterDynamicConfigs {
-                resource,
-                name: name.to_string(),
-                configs,
-            },
-        )?;
-        expect_applied(name, outcome)?;
-        self.wait_reconciled(|b| b.dynamic_configs().get(resource, name) == want)
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            let previous = self.dynamic_configs().get(resource, name);
+            let configs = change(previous.clone())?;
+            if validate_only {
+                return Ok(());
+            }
+            let outcome = propose_blocking(
+                node,
+                MetadataRecord::AlterDynamicConfigs {
+                    resource,
+                    name: name.to_string(),
+                    previous,
+                    configs,
+                },
+            )?;
+            if outcome == MetadataOutcome::Rejected(RejectReason::Conflict) {
+                continue;
+            }
+            expect_applied(name, outcome)?;
+            return self.wait_reconciled(Broker::log_configs_current);
+        }
+        Err(reject_error(name, RejectReason::Conflict))
     }
 
     /// A producer id from a block the controller handed to this node.

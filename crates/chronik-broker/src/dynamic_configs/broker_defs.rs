@@ -120,8 +120,14 @@ pub fn broker_config(name: &str) -> Option<BrokerConfigKind> {
         .map(BrokerConfigKind::BrokerOnly)
 }
 
-/// Checks one `name=value` of a broker resource.
-pub fn validate(name: &str, value: &str) -> Result<(), InvalidConfig> {
+/// Checks one `name=value` of a broker resource. As in Kafka, a name that is neither a dynamic
+/// config nor a static one (`is_static`: a setting the server only takes at start-up) is a
+/// custom config: stored and described, used by nothing in Chronik.
+pub fn validate(
+    name: &str,
+    value: &str,
+    is_static: impl Fn(&str) -> bool,
+) -> Result<(), InvalidConfig> {
     match broker_config(name) {
         Some(BrokerConfigKind::TopicDefault(topic)) => {
             validate_entry(topic, value).map_err(|e| InvalidConfig {
@@ -130,11 +136,12 @@ pub fn validate(name: &str, value: &str) -> Result<(), InvalidConfig> {
             })
         }
         Some(BrokerConfigKind::BrokerOnly(def)) => def.validate(value),
-        None => Err(InvalidConfig {
+        None if is_static(name) => Err(InvalidConfig {
             name: name.to_string(),
             value: value.to_string(),
-            reason: "Cannot update this config dynamically (not a dynamic broker config)".into(),
+            reason: format!("Cannot update these configs dynamically: Set({name})"),
         }),
+        None => Ok(()),
     }
 }
 
@@ -157,14 +164,14 @@ pub fn is_list(name: &str) -> bool {
     }
 }
 
-/// Kafka's config type code of the config.
+/// Kafka's config type code of the config (UNKNOWN, 0, for a custom one).
 pub fn type_code(name: &str) -> i8 {
     match broker_config(name) {
         Some(BrokerConfigKind::TopicDefault(topic)) => {
-            config_def(topic).map_or(2, |d| d.type_code())
+            config_def(topic).map_or(0, |d| d.type_code())
         }
         Some(BrokerConfigKind::BrokerOnly(def)) => def.type_code(),
-        None => 2,
+        None => 0,
     }
 }
 
@@ -172,28 +179,33 @@ pub fn type_code(name: &str) -> i8 {
 mod tests {
     use super::*;
 
+    fn check(name: &str, value: &str) -> Result<(), InvalidConfig> {
+        validate(name, value, |n| n == "log.dirs" || n == "node.id")
+    }
+
     #[test]
     fn log_configs_validate_as_their_topic_configs() {
-        assert!(validate("log.retention.ms", "3600000").is_ok());
-        assert!(validate("log.cleanup.policy", "compact,delete").is_ok());
-        let e = validate("log.cleanup.policy", "forever").unwrap_err();
+        assert!(check("log.retention.ms", "3600000").is_ok());
+        assert!(check("log.cleanup.policy", "compact,delete").is_ok());
+        let e = check("log.cleanup.policy", "forever").unwrap_err();
         assert_eq!(e.name, "log.cleanup.policy");
-        assert!(validate("log.segment.bytes", "10").is_err());
+        assert!(check("log.segment.bytes", "10").is_err());
     }
 
     #[test]
     fn broker_only_configs_validate_their_type() {
-        assert!(validate("background.threads", "9").is_ok());
-        assert!(validate("background.threads", "0").is_err());
-        assert!(validate("sasl.kerberos.min.time.before.relogin", "58000").is_ok());
-        assert!(validate("sasl.kerberos.ticket.renew.jitter", "x").is_err());
+        assert!(check("background.threads", "9").is_ok());
+        assert!(check("background.threads", "0").is_err());
+        assert!(check("sasl.kerberos.min.time.before.relogin", "58000").is_ok());
+        assert!(check("sasl.kerberos.ticket.renew.jitter", "x").is_err());
     }
 
     #[test]
-    fn static_configs_and_unknown_names_are_refused() {
-        assert!(validate("log.dirs", "/tmp").is_err());
-        assert!(validate("node.id", "7").is_err());
-        assert!(validate("no.such.config", "1").is_err());
+    fn static_configs_are_refused_and_unknown_names_are_custom() {
+        assert!(check("log.dirs", "/tmp").is_err());
+        assert!(check("node.id", "7").is_err());
+        assert!(check("no.such.config", "1").is_ok());
+        assert_eq!(type_code("no.such.config"), 0);
     }
 
     #[test]

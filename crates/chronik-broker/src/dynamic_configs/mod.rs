@@ -16,6 +16,10 @@ use chronik_storage::dynamic_config_store::{self, DynamicConfigs, DynamicResourc
 use std::collections::BTreeMap;
 use std::sync::PoisonError;
 
+/// Computes a resource's new dynamic configs from its current ones (or refuses the change).
+pub type ConfigChange<'a> =
+    &'a dyn Fn(BTreeMap<String, String>) -> Result<BTreeMap<String, String>, BrokerError>;
+
 /// The log config of a topic with `overrides` on broker `node_id`: the topic's overrides over
 /// the node's dynamic broker defaults over Chronik's (Kafka's) defaults.
 pub fn topic_log_config(
@@ -47,24 +51,45 @@ impl Broker {
         topic_log_config(&self.dynamic_configs(), self.config.node_id, overrides)
     }
 
-    /// Replaces the dynamic configs of one resource (validated by the caller); an empty map
-    /// removes them. Durable before it returns.
-    pub fn set_dynamic_configs(
+    /// Changes the dynamic configs of one resource: `change` computes (and validates) the new
+    /// overrides from the current ones, atomically with respect to every other change; an
+    /// empty result removes them. Durable, and applied to this broker's topics, before it
+    /// returns. With `validate_only` nothing is changed.
+    pub fn update_dynamic_configs(
         &self,
         resource: DynamicResource,
         name: &str,
-        configs: BTreeMap<String, String>,
+        validate_only: bool,
+        change: ConfigChange<'_>,
     ) -> Result<(), BrokerError> {
         if let Some(node) = &self.cluster {
-            return self.set_dynamic_configs_in_cluster(node, resource, name, configs);
+            return self.update_dynamic_configs_in_cluster(
+                node,
+                (resource, name),
+                validate_only,
+                change,
+            );
         }
         let _admin = self.lock_admin();
         let mut all = self.dynamic_configs();
+        let configs = change(all.get(resource, name))?;
+        if validate_only {
+            return Ok(());
+        }
         all.set(resource, name, configs);
         dynamic_config_store::store(&self.config.data_dir, &all)?;
         *self.dynamic.write().unwrap_or_else(PoisonError::into_inner) = all;
         self.apply_log_configs();
         Ok(())
+    }
+
+    /// Whether every topic here has the log config its overrides and the current broker
+    /// defaults make (in a cluster: the reconciler has caught up with a change).
+    pub(crate) fn log_configs_current(&self) -> bool {
+        let dynamic = self.dynamic_configs();
+        self.all_topics().iter().all(|t| {
+            t.log_config == topic_log_config(&dynamic, self.config.node_id, &t.record.configs)
+        })
     }
 
     /// Gives every topic the log config its overrides and the current broker defaults make

@@ -62,18 +62,17 @@ pub fn broker_config(
     out
 }
 
-/// A group config: the group's own value, then Kafka's default.
+/// A group config: the group's own value, or else Kafka's default (one synonym, as Kafka
+/// lists it).
 pub fn group_config(dynamic: &DynamicConfigs, group: &str, def: &DynamicConfigDef) -> Vec<Synonym> {
-    let mut out = Vec::new();
-    if let Some(v) = dynamic.get(DynamicResource::Group, group).get(def.name) {
-        out.push((def.name.to_string(), Some(v.clone()), SOURCE_GROUP));
+    match dynamic.get(DynamicResource::Group, group).get(def.name) {
+        Some(v) => vec![(def.name.to_string(), Some(v.clone()), SOURCE_GROUP)],
+        None => vec![(
+            def.name.to_string(),
+            def.default.map(str::to_string),
+            SOURCE_DEFAULT,
+        )],
     }
-    out.push((
-        def.name.to_string(),
-        def.default.map(str::to_string),
-        SOURCE_DEFAULT,
-    ));
-    out
 }
 
 fn dynamic_broker(dynamic: &DynamicConfigs, node_id: i32, name: &str) -> Vec<Synonym> {

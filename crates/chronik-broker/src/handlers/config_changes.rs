@@ -4,6 +4,7 @@
 use crate::broker::Broker;
 use crate::dynamic_configs::{broker_defs, group_defs};
 use crate::error::BrokerError;
+use chronik_storage::config::InvalidConfig;
 use chronik_storage::dynamic_config_store::{DynamicResource, CLUSTER_DEFAULT};
 use std::collections::BTreeMap;
 
@@ -48,9 +49,11 @@ pub fn apply_ops(
             if is_list(&key) {
                 Ok(())
             } else {
-                Err(BrokerError::InvalidRequest(format!(
-                    "Config value append/subtract is not allowed for config key {key}"
-                )))
+                Err(BrokerError::InvalidConfig(InvalidConfig {
+                    name: key.clone(),
+                    value: value.to_string(),
+                    reason: "Config value append/subtract is not allowed for this config".into(),
+                }))
             }
         };
         let current: Vec<String> = configs
@@ -126,13 +129,16 @@ pub fn dynamic_resource(
 /// Kafka refuses a bad broker config with INVALID_REQUEST ("Invalid config value for
 /// resource ...") and a bad group config with INVALID_CONFIG.
 fn validate(
+    broker: &Broker,
     resource: DynamicResource,
     name: &str,
     configs: &BTreeMap<String, String>,
 ) -> Result<(), BrokerError> {
+    let statics = broker.config.describe();
+    let is_static = |k: &str| statics.iter().any(|(s, _)| *s == k);
     for (k, v) in configs {
         match resource {
-            DynamicResource::Broker => broker_defs::validate(k, v).map_err(|e| {
+            DynamicResource::Broker => broker_defs::validate(k, v, is_static).map_err(|e| {
                 BrokerError::InvalidRequest(format!(
                     "Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {e}"
                 ))
@@ -178,11 +184,8 @@ pub fn replace_dynamic(
     configs: BTreeMap<String, String>,
     validate_only: bool,
 ) -> Result<(), BrokerError> {
-    validate(resource, name, &configs)?;
-    if validate_only {
-        return Ok(());
-    }
-    broker.set_dynamic_configs(resource, name, configs)
+    validate(broker, resource, name, &configs)?;
+    broker.update_dynamic_configs(resource, name, validate_only, &|_| Ok(configs.clone()))
 }
 
 /// IncrementalAlterConfigs on a broker or group resource.
@@ -193,22 +196,24 @@ pub fn alter_dynamic(
     ops: &[ConfigOp<'_>],
     validate_only: bool,
 ) -> Result<(), BrokerError> {
-    let mut configs = broker.dynamic_configs().get(resource, name);
-    match resource {
-        DynamicResource::Broker => apply_ops(
-            &mut configs,
-            ops,
-            broker_defs::is_list,
-            broker_defs::static_default,
-        )?,
-        DynamicResource::Group => apply_ops(
-            &mut configs,
-            ops,
-            |_| false,
-            |k| group_defs::group_config(k).and_then(|d| d.default.map(str::to_string)),
-        )?,
-    }
-    replace_dynamic(broker, resource, name, configs, validate_only)
+    broker.update_dynamic_configs(resource, name, validate_only, &|mut configs| {
+        match resource {
+            DynamicResource::Broker => apply_ops(
+                &mut configs,
+                ops,
+                broker_defs::is_list,
+                broker_defs::static_default,
+            )?,
+            DynamicResource::Group => apply_ops(
+                &mut configs,
+                ops,
+                |_| false,
+                |k| group_defs::group_config(k).and_then(|d| d.default.map(str::to_string)),
+            )?,
+        }
+        validate(broker, resource, name, &configs)?;
+        Ok(configs)
+    })
 }
 
 #[cfg(test)]

@@ -49,7 +49,11 @@ fn describe(broker: &Broker, form: Form, r: DescribeConfigsResource) -> Describe
     let keys: Option<Vec<String>> = r
         .configuration_keys
         .map(|ks| ks.iter().map(|k| k.as_str().to_string()).collect());
-    let wanted = |name: &str| keys.as_ref().is_none_or(|ks| ks.iter().any(|k| k == name));
+    // No key list, or an empty one, asks for every config (Kafka's ConfigHelper).
+    let wanted = |name: &str| {
+        keys.as_ref()
+            .is_none_or(|ks| ks.is_empty() || ks.iter().any(|k| k == name))
+    };
     let base = DescribeConfigsResult::default()
         .with_resource_type(r.resource_type)
         .with_resource_name(r.resource_name.clone());
@@ -93,9 +97,11 @@ fn describe(broker: &Broker, form: Form, r: DescribeConfigsResource) -> Describe
         }
         RESOURCE_BROKER if name == node_id.to_string() => {
             let statics: BTreeMap<&str, String> = broker.config.describe().into_iter().collect();
+            let custom = dynamic.broker_effective(node_id);
             let mut names: Vec<&str> = statics.keys().copied().collect();
             names.extend(BROKER_SYNONYMS.iter().map(|(_, b)| *b));
             names.extend(BROKER_ONLY_CONFIGS.iter().map(|d| d.name));
+            names.extend(custom.keys().map(String::as_str));
             names.sort_unstable();
             names.dedup();
             names

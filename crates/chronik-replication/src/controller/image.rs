@@ -93,8 +93,12 @@ impl ClusterImage {
             MetadataRecord::AlterDynamicConfigs {
                 resource,
                 name,
+                previous,
                 configs,
             } => {
+                if self.dynamic_configs.get(*resource, name) != *previous {
+                    return MetadataOutcome::Rejected(RejectReason::Conflict);
+                }
                 self.dynamic_configs.set(*resource, name, configs.clone());
                 MetadataOutcome::Applied
             }
@@ -126,6 +130,30 @@ mod tests {
             partitions,
             configs: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_dynamic_config_change_applies_only_over_the_value_it_was_computed_from() {
+        use chronik_storage::dynamic_config_store::DynamicResource;
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        let change = |previous, configs| MetadataRecord::AlterDynamicConfigs {
+            resource: DynamicResource::Broker,
+            name: String::new(),
+            previous,
+            configs,
+        };
+        let mut image = ClusterImage::default();
+        let a = one("log.retention.ms", "1000");
+        assert_eq!(
+            image.apply(&change(BTreeMap::new(), a.clone())),
+            MetadataOutcome::Applied
+        );
+        // Computed from the empty value too, but the first change came in between.
+        assert_eq!(
+            image.apply(&change(BTreeMap::new(), one("background.threads", "9"))),
+            MetadataOutcome::Rejected(RejectReason::Conflict)
+        );
+        assert_eq!(image.dynamic_configs.get(DynamicResource::Broker, ""), a);
     }
 
     #[test]

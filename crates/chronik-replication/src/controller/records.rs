@@ -36,10 +36,13 @@ pub enum MetadataRecord {
         configs: BTreeMap<String, String>,
     },
     /// Replaces the dynamic config overrides of a broker (by id, or `""` for the cluster-wide
-    /// default) or of a group; an empty map removes them.
+    /// default) or of a group; an empty map removes them. Applied only if the resource's
+    /// overrides are still `previous` (what the change was computed from), so that concurrent
+    /// changes made through different nodes never overwrite one another unseen.
     AlterDynamicConfigs {
         resource: DynamicResource,
         name: String,
+        previous: BTreeMap<String, String>,
         configs: BTreeMap<String, String>,
     },
     /// Hands a node a block of `count` producer ids, never handed out before.
@@ -66,6 +69,8 @@ pub enum RejectReason {
     TopicAlreadyExists,
     UnknownTopic,
     InvalidPartitions,
+    /// A conditional change whose condition no longer held (recompute and propose again).
+    Conflict,
 }
 
 /// The record batch carrying `record` (one record, its JSON as the value).
@@ -113,12 +118,13 @@ mod tests {
         let rec = MetadataRecord::AlterDynamicConfigs {
             resource: DynamicResource::Broker,
             name: String::new(),
+            previous: BTreeMap::new(),
             configs: BTreeMap::from([("log.retention.ms".to_string(), "3600000".to_string())]),
         };
         let json = serde_json::to_string(&rec).unwrap_or_default();
         assert_eq!(
             json,
-            r#"{"AlterDynamicConfigs":{"resource":"Broker","name":"","configs":{"log.retention.ms":"3600000"}}}"#
+            r#"{"AlterDynamicConfigs":{"resource":"Broker","name":"","previous":{},"configs":{"log.retention.ms":"3600000"}}}"#
         );
         let batch = to_batch(&rec, 5).unwrap_or_default();
         assert_eq!(from_batch(&batch), Ok(rec));
