@@ -848,6 +848,63 @@ def test_transactions_span_partitions_led_by_every_node_and_survive_coordinator_
 
 
 
+@pytest.mark.timeout(120)
+def test_a_late_batch_is_refused_by_a_leader_whose_transaction_coordinator_is_elsewhere(
+        cluster, topic_name):
+    """KIP-890 part 1 across nodes: the leader of a partition asks the transaction's coordinator,
+    on another node, whether a transactional batch that would open a transaction there belongs
+    to an open one. A late batch of a committed transaction gets INVALID_TXN_STATE instead of
+    opening a transaction nobody ends (which would hold the last stable offset back)."""
+    from kafka.admin import KafkaAdminClient
+
+    from test_transactions import (TXN_OP_TIMEOUT, Reader, plain_produce,
+                                   produce_raw_transactional_batch, produce_txn, sentinels,
+                                   txn_producer)
+
+    partitions = 3
+    c = cluster.start()
+    c.create_topic(topic_name, partitions)
+    leaders = {p: c.wait_leader(topic_name, p) for p in range(partitions)}
+    txn_id = f"txn-late-{topic_name}"
+    producer = txn_producer(c.bootstrap(), txn_id)
+    producer.init_transactions(TXN_OP_TIMEOUT)
+    coordinator = coordinator_id(c[1].bootstrap, txn_id, key_type=1)
+    elsewhere = [p for p, leader in leaders.items() if leader != coordinator]
+    assert elsewhere, f"every partition is led by the coordinator {coordinator}: {leaders}"
+    partition = elsewhere[0]
+    producer.begin_transaction()
+    produce_txn(producer, topic_name, [(partition, b"in-time")])
+    admin = KafkaAdminClient(bootstrap_servers=c.bootstrap())
+    try:
+        open_txn = admin.describe_transactions([txn_id])[txn_id]
+    finally:
+        admin.close()
+    ids = (open_txn.producer_id, open_txn.producer_epoch)
+    producer.commit_transaction(TXN_OP_TIMEOUT)
+
+    # The producer's next sequence number, sent to the partition's leader, so only the
+    # coordinator's answer can refuse it.
+    leader = c[leaders[partition]]
+    error = produce_raw_transactional_batch(leader.bootstrap, txn_id, topic_name, partition, ids, 1,
+                                            b"late")
+    assert error == 48, (f"a late transactional batch got error {error}, expected INVALID_TXN_STATE "
+                         f"(48); leader {leaders[partition]}, coordinator {coordinator}")
+
+    marks = sentinels("late-end", partitions)
+    plain_produce(c.bootstrap(), topic_name, marks)
+    reader = Reader(c.bootstrap(), topic_name, partitions, "read_committed")
+    try:
+        reader.read_until_values({v for _, v in marks})
+        assert reader.values()[partition] == [b"in-time", marks[partition][1]]
+        uncommitted = Reader(c.bootstrap(), topic_name, partitions, "read_uncommitted")
+        try:
+            assert reader.end_offsets() == uncommitted.end_offsets(), "the last stable offset is held back"
+        finally:
+            uncommitted.close()
+    finally:
+        reader.close()
+
+
 def test_offsets_commit_for_partitions_that_live_on_other_nodes(cluster, topic_name):
     """A group's coordinator stores offsets for partitions it does not host (replication
     factor 1: each partition lives on one node). It answered UNKNOWN_TOPIC_OR_PARTITION for

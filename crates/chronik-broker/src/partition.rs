@@ -3,6 +3,7 @@
 
 use crate::isr::IsrTracker;
 use crate::preferred_leader::{Action, PreferredLeader, ReplicaView};
+use crate::txn::guards::TxnGuards;
 use chronik_replication::proposer::Proposer;
 use chronik_replication::types::Raft;
 use chronik_replication::SharedLog;
@@ -33,6 +34,8 @@ pub struct Partition {
     isr: Mutex<IsrTracker>,
     /// Hand-over of the leadership to the preferred replica (cluster mode).
     preferred: Mutex<PreferredLeader>,
+    /// Verification of transactional batches against their coordinator (cluster mode).
+    txn_guards: TxnGuards,
 }
 
 impl std::fmt::Debug for Partition {
@@ -53,6 +56,7 @@ impl Partition {
             proposer: None,
             isr: Mutex::default(),
             preferred: Mutex::default(),
+            txn_guards: TxnGuards::default(),
         }
     }
 
@@ -66,7 +70,13 @@ impl Partition {
             raft: Some(raft),
             isr: Mutex::default(),
             preferred: Mutex::default(),
+            txn_guards: TxnGuards::default(),
         }
+    }
+
+    /// The verification guards of transactional batches (cluster mode).
+    pub fn txn_guards(&self) -> &TxnGuards {
+        &self.txn_guards
     }
 
     pub fn proposer(&self) -> Option<&Proposer> {

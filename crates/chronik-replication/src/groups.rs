@@ -77,6 +77,10 @@ impl PeerHandler for RaftGroups {
                 Some(writer) => PeerResponse::TxnMarkers(writer.write_markers(markers).await),
                 None => PeerResponse::BadRequest("this node is not serving partitions yet".into()),
             },
+            PeerRequest::VerifyTxn(request) => PeerResponse::TxnVerdict(match self.markers.get() {
+                Some(writer) => writer.verify_txn(&request),
+                None => crate::txn_markers::TxnVerdict::NotCoordinator,
+            }),
             PeerRequest::Hello { .. } => PeerResponse::Hello {
                 node_id: self.node_id,
             },

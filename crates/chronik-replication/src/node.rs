@@ -279,6 +279,32 @@ impl ReplicationNode {
             .leader(group, tokio::time::Instant::now())
     }
 
+    /// Asks node `target` (the coordinator of the transactional id) whether a transactional
+    /// batch belongs to an open transaction (KIP-890 part 1).
+    pub async fn verify_txn(
+        &self,
+        target: NodeId,
+        request: crate::txn_markers::VerifyTxn,
+    ) -> Result<crate::txn_markers::TxnVerdict, NodeError> {
+        let client = self
+            .peers
+            .get(target)
+            .ok_or_else(|| NodeError::Raft(format!("no peer {target}")))?;
+        match client
+            .call(
+                &PeerRequest::VerifyTxn(request),
+                Duration::from_millis(CONTROLLER_WRITE_TIMEOUT_MS),
+            )
+            .await
+        {
+            Ok(PeerResponse::TxnVerdict(verdict)) => Ok(verdict),
+            Ok(other) => Err(NodeError::Raft(format!(
+                "node {target} did not verify the transaction: {other:?}"
+            ))),
+            Err(e) => Err(NodeError::Raft(e.to_string())),
+        }
+    }
+
     /// Asks node `target` (the leader of the partitions named) to write transaction markers.
     pub async fn write_txn_markers(
         &self,

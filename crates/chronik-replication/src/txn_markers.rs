@@ -1,7 +1,9 @@
-//! Transaction markers sent between nodes: a transaction coordinator asks the leader of each
+//! Transaction requests between nodes: a transaction coordinator asks the leader of each
 //! partition of a decided transaction to write its COMMIT or ABORT marker there (Kafka's
-//! WriteTxnMarkers between brokers). The replication layer carries the request; the broker,
-//! which knows partitions and groups, registers the `MarkerWriter` that writes them.
+//! WriteTxnMarkers between brokers), and a partition leader asks a transaction's coordinator
+//! whether a transactional batch belongs to an open transaction (KIP-890 part 1, Kafka's
+//! AddPartitionsToTxn with `verify_only`). The replication layer carries the requests; the
+//! broker, which knows partitions and coordinators, registers the `MarkerWriter` that answers.
 
 use crate::transport::GroupId;
 use serde::{Deserialize, Serialize};
@@ -21,10 +23,30 @@ pub struct TxnMarkers {
 /// Per partition: `None` when its marker is stored, or why it is not.
 pub type MarkerResults = Vec<(GroupId, Option<String>)>;
 
-/// Writes markers to partitions this node leads (implemented by the broker).
+/// Does the open transaction of this producer include this partition?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyTxn {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub partition: GroupId,
+}
+
+/// The coordinator's answer to `VerifyTxn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnVerdict {
+    InTransaction,
+    NotInTransaction,
+    /// The receiver does not coordinate that transactional id (any more).
+    NotCoordinator,
+}
+
+/// Writes markers to partitions this node leads and verifies transactional batches for the
+/// transactional ids it coordinates (implemented by the broker).
 pub trait MarkerWriter: Send + Sync + 'static {
     fn write_markers(
         &self,
         markers: TxnMarkers,
     ) -> Pin<Box<dyn Future<Output = MarkerResults> + Send>>;
+    fn verify_txn(&self, request: &VerifyTxn) -> TxnVerdict;
 }

@@ -32,6 +32,9 @@ enum Outcome {
     Failed(i16, Option<String>),
     /// Refused because of some records (KIP-467): the code, the message and their indexes.
     RecordErrors(i16, String, Vec<i32>),
+    /// A transactional batch being verified with its coordinator (cluster mode); resolves to
+    /// the outcome of its proposal.
+    Verifying(std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>),
 }
 
 /// The outcome of a batch that failed validation.
@@ -91,6 +94,10 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
         for (name, parts) in topics {
             let mut partition_responses = Vec::with_capacity(parts.len());
             for (index, outcome) in parts {
+                let outcome = match outcome {
+                    Outcome::Verifying(verified) => verified.await,
+                    other => other,
+                };
                 partition_responses.push(finish(index, outcome).await);
             }
             responses.push(
@@ -106,9 +113,11 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
 }
 
 /// Cluster mode: validates the batches and queues them to the partition's Raft leader; the
-/// answer comes after the commit (a majority has each batch on disk), for acks=1 too.
+/// answer comes after the commit (a majority has each batch on disk), for acks=1 too. A
+/// transactional batch that would open a transaction here is first verified with the
+/// transaction's coordinator (KIP-890 part 1, see `txn::guards`).
 fn propose(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     p: &Arc<crate::partition::Partition>,
     records: Option<bytes::Bytes>,
     acks: i16,
@@ -142,35 +151,102 @@ fn propose(
         Ok(b) => b,
         Err(e) => return invalid(e, &p.tp),
     };
-    // Best effort in a cluster: verified before proposing, and only when this node coordinates
-    // the transactional id (see docs/design/transactions.md).
-    let unverified = p.with_log(|l| {
-        unverified_txn_batch(broker, transactional_id, p, &batches, |pid| {
-            l.transactions().is_ongoing(pid)
-        })
-    });
-    if let Some(reason) = unverified {
-        return Outcome::Failed(code(ResponseError::InvalidTxnState), Some(reason));
-    }
     let now = now_ms();
-    let mut proposed: Vec<Proposed> = Vec::with_capacity(batches.len());
-    for (pos, h) in &batches {
-        let range = *pos..*pos + h.size_bytes();
-        if range.end > records.len() {
-            return Outcome::Failed(code(ResponseError::CorruptMessage), None);
-        }
-        // The request's bytes are shared, not copied, unless LogAppendTime rewrites them.
-        let one = if log_append {
-            let mut owned = records.slice(range).to_vec();
-            batch::set_log_append_time(&mut owned, now);
-            bytes::Bytes::from(owned)
-        } else {
-            records.slice(range)
+    let queue = Queue {
+        records,
+        batches,
+        log_append: log_append.then_some(now),
+        log_start,
+        timeout,
+    };
+    let Some(h) = queue
+        .batches
+        .iter()
+        .map(|(_, h)| *h)
+        .find(BatchHeader::is_transactional)
+    else {
+        return queue.propose(proposer);
+    };
+    let Some(id) = transactional_id.map(str::to_string) else {
+        return Outcome::Failed(
+            code(ResponseError::InvalidTxnState),
+            Some("a transactional batch needs the request's transactional id".into()),
+        );
+    };
+    let ongoing = p.with_log(|l| l.transactions().is_ongoing(h.producer_id));
+    let token = match p
+        .txn_guards()
+        .admit(h.producer_id, ongoing, || queue.propose(proposer))
+    {
+        Ok(outcome) => return outcome,
+        Err(token) => token,
+    };
+    let (broker, p) = (Arc::clone(broker), Arc::clone(p));
+    Outcome::Verifying(Box::pin(async move {
+        let _lane = p.txn_guards().lane().await;
+        let producer = (h.producer_id, h.producer_epoch);
+        let verdict = broker
+            .txns
+            .verify_anywhere(&broker, &id, producer, &p.tp)
+            .await;
+        let verified = matches!(verdict, Ok(true));
+        let Some(proposer) = p.proposer() else {
+            return Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None);
         };
-        metrics::counter!("chronik_produce_bytes_total").increment(one.len() as u64);
-        proposed.push(Box::pin(proposer.propose(RecordBatch(one))));
+        let proposed = p
+            .txn_guards()
+            .complete(h.producer_id, token, verified, || queue.propose(proposer));
+        match (proposed, verdict) {
+            (Some(outcome), _) => outcome,
+            (None, Err(e)) => Outcome::Failed(
+                // What Kafka answers a produce whose verification could not be done: retriable.
+                code(ResponseError::NotEnoughReplicas),
+                Some(format!("could not verify the transaction: {e}")),
+            ),
+            (None, Ok(_)) => Outcome::Failed(
+                code(ResponseError::InvalidTxnState),
+                Some(format!(
+                    "partition {} is not in an open transaction of producer {} epoch {}",
+                    p.tp, h.producer_id, h.producer_epoch
+                )),
+            ),
+        }
+    }))
+}
+
+/// Validated batches of one partition, ready to be proposed.
+struct Queue {
+    records: bytes::Bytes,
+    batches: Vec<(usize, BatchHeader)>,
+    /// `Some(now)` for a LogAppendTime topic.
+    log_append: Option<i64>,
+    log_start: i64,
+    timeout: Duration,
+}
+
+impl Queue {
+    /// Queues every batch to the Raft leader now, in order.
+    fn propose(&self, proposer: &chronik_replication::proposer::Proposer) -> Outcome {
+        let mut proposed: Vec<Proposed> = Vec::with_capacity(self.batches.len());
+        for (pos, h) in &self.batches {
+            let range = *pos..*pos + h.size_bytes();
+            if range.end > self.records.len() {
+                return Outcome::Failed(code(ResponseError::CorruptMessage), None);
+            }
+            // The request's bytes are shared, not copied, unless LogAppendTime rewrites them.
+            let one = match self.log_append {
+                Some(now) => {
+                    let mut owned = self.records.slice(range).to_vec();
+                    batch::set_log_append_time(&mut owned, now);
+                    bytes::Bytes::from(owned)
+                }
+                None => self.records.slice(range),
+            };
+            metrics::counter!("chronik_produce_bytes_total").increment(one.len() as u64);
+            proposed.push(Box::pin(proposer.propose(RecordBatch(one))));
+        }
+        Outcome::Proposed(proposed, self.log_append, self.log_start, self.timeout)
     }
-    Outcome::Proposed(proposed, log_append.then_some(now), log_start, timeout)
 }
 
 fn append(
@@ -304,6 +380,10 @@ fn validate_producer_batches(
 async fn finish(index: i32, outcome: Outcome) -> PartitionProduceResponse {
     let base = PartitionProduceResponse::default().with_index(index);
     match outcome {
+        // Resolved by the caller before it finishes a partition.
+        Outcome::Verifying(_) => base
+            .with_error_code(code(ResponseError::UnknownServerError))
+            .with_base_offset(-1),
         // record_errors and error_message exist from Produce v8 (KIP-467); the codec leaves
         // them out of older versions.
         Outcome::RecordErrors(error_code, message, records) => base

@@ -8,8 +8,11 @@ use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
 use crate::internal_topic::start_store;
 use crate::topics::CONSUMER_OFFSETS_TOPIC;
+use crate::txn::Verification;
 use chronik_replication::transport::GroupId;
-use chronik_replication::txn_markers::{MarkerResults, MarkerWriter, TxnMarkers};
+use chronik_replication::txn_markers::{
+    MarkerResults, MarkerWriter, TxnMarkers, TxnVerdict, VerifyTxn,
+};
 use chronik_storage::control::{marker_batch, ControlType, TxnMarker};
 use chronik_txn::Completion;
 use std::collections::BTreeMap;
@@ -118,7 +121,13 @@ pub async fn write_local(broker: &Broker, markers: TxnMarkers) -> MarkerResults 
                     Err(BrokerError::NotLeaderOrFollower)
                 }
             })
-            .and_then(|p| start_store(broker, &p, marker_batch(&marker, now), now));
+            .and_then(|p| {
+                // Closing the producer's verification guard first: a batch verified before
+                // this marker and not proposed yet is refused (see `guards`).
+                p.txn_guards().close(markers.producer_id, || {
+                    start_store(broker, &p, marker_batch(&marker, now), now)
+                })
+            });
         match started {
             Ok(store) => pending.push((g, store)),
             Err(BrokerError::UnknownTopicOrPartition) if deleted(broker, &g.topic) => {
@@ -144,10 +153,29 @@ pub async fn write_local(broker: &Broker, markers: TxnMarkers) -> MarkerResults 
     results
 }
 
-/// The broker's side of `WriteTxnMarkers` peer requests.
+/// The broker's side of `WriteTxnMarkers` and `VerifyTxn` peer requests.
 pub struct BrokerMarkerWriter(pub Weak<Broker>);
 
 impl MarkerWriter for BrokerMarkerWriter {
+    fn verify_txn(&self, r: &VerifyTxn) -> TxnVerdict {
+        let Some(b) = self.0.upgrade() else {
+            return TxnVerdict::NotCoordinator;
+        };
+        let producer = (r.producer_id, r.producer_epoch);
+        let found = b.txns.verify(
+            &b,
+            &r.transactional_id,
+            producer,
+            &r.partition.topic,
+            r.partition.partition,
+        );
+        match found {
+            Verification::InTransaction => TxnVerdict::InTransaction,
+            Verification::NotInTransaction => TxnVerdict::NotInTransaction,
+            Verification::Elsewhere => TxnVerdict::NotCoordinator,
+        }
+    }
+
     fn write_markers(
         &self,
         markers: TxnMarkers,

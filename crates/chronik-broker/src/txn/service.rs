@@ -9,6 +9,8 @@ use crate::error::BrokerError;
 use crate::internal_topic::{start_store, PartitionCoordinator};
 use crate::partition::{Partition, Role};
 use crate::topics::{Topic, TRANSACTION_STATE_TOPIC};
+use chronik_replication::transport::GroupId;
+use chronik_replication::txn_markers::{TxnVerdict, VerifyTxn};
 use chronik_txn::coordinator::EndStep;
 use chronik_txn::{
     Completion, CoordinatorConfig, InitStep, TransactionCoordinator, TxnError, TxnRecord,
@@ -120,6 +122,45 @@ impl TxnService {
                 Verification::InTransaction
             }
             _ => Verification::NotInTransaction,
+        }
+    }
+
+    /// `verify`, asking the coordinator's node when it is another one (a peer request):
+    /// `Ok(true)` when the producer's open transaction includes the partition. An error when
+    /// the coordinator cannot be asked (unknown, unreachable, or no longer coordinating).
+    pub async fn verify_anywhere(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer: (i64, i16),
+        tp: &chronik_types::TopicPartition,
+    ) -> Result<bool, BrokerError> {
+        match self.verify(broker, transactional_id, producer, &tp.topic, tp.partition) {
+            Verification::InTransaction => return Ok(true),
+            Verification::NotInTransaction => return Ok(false),
+            Verification::Elsewhere => {}
+        }
+        let unavailable = |why: String| BrokerError::CoordinatorNotAvailable(why);
+        let node = broker
+            .cluster
+            .as_ref()
+            .ok_or_else(|| unavailable("no cluster".into()))?;
+        let (coordinator, _) = broker
+            .partition_leader(TRANSACTION_STATE_TOPIC, partition_of(transactional_id))
+            .ok_or_else(|| unavailable("the transaction coordinator is not known".into()))?;
+        let request = VerifyTxn {
+            transactional_id: transactional_id.to_string(),
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+            partition: GroupId::new(tp.topic.clone(), tp.partition),
+        };
+        match node.verify_txn(coordinator, request).await {
+            Ok(TxnVerdict::InTransaction) => Ok(true),
+            Ok(TxnVerdict::NotInTransaction) => Ok(false),
+            Ok(TxnVerdict::NotCoordinator) => Err(unavailable(format!(
+                "node {coordinator} no longer coordinates {transactional_id}"
+            ))),
+            Err(e) => Err(unavailable(e.to_string())),
         }
     }
 

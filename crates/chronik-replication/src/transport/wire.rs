@@ -58,6 +58,8 @@ pub enum PeerRequest {
     Leadership(Vec<crate::leadership::Announcement>),
     /// Write these transaction markers (sent to the partitions' leader; see `txn_markers`).
     WriteTxnMarkers(crate::txn_markers::TxnMarkers),
+    /// Is this transactional batch part of an open transaction (sent to its coordinator)?
+    VerifyTxn(crate::txn_markers::VerifyTxn),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -82,6 +84,8 @@ pub enum PeerResponse {
     Noted,
     /// Per partition, whether its marker is stored (answer to `WriteTxnMarkers`).
     TxnMarkers(crate::txn_markers::MarkerResults),
+    /// The answer to `VerifyTxn`.
+    TxnVerdict(crate::txn_markers::TxnVerdict),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
