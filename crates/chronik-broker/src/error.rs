@@ -104,6 +104,7 @@ fn storage_code(e: &StorageError) -> i16 {
             ProducerError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
             ProducerError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
             ProducerError::DuplicateSequence(_) => ResponseError::DuplicateSequenceNumber,
+            ProducerError::CoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
         },
         StorageError::Batch(b) => match b {
             BatchError::CrcMismatch { .. }

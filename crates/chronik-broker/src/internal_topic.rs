@@ -100,6 +100,11 @@ impl PendingStore {
                 Ok(Applied::NotAppended(NotAppended::InvalidProducerEpoch)) => Err(
                     BrokerError::InvalidRequest("the producer epoch is no longer current".into()),
                 ),
+                Ok(Applied::NotAppended(NotAppended::CoordinatorFenced)) => {
+                    Err(BrokerError::InvalidRequest(
+                        "a newer transaction coordinator wrote this producer's markers".into(),
+                    ))
+                }
                 Ok(_) => Ok(()),
                 Err(e) => Err(BrokerError::ControllerUnavailable(e.to_string())),
             },

@@ -192,7 +192,7 @@ impl ReplicaLog {
                         ));
                     }
                     let header = chronik_storage::batch::validate(&bytes)?;
-                    if let Some(not_appended) = self.producer_check(&header) {
+                    if let Some(not_appended) = self.producer_check(&header, &bytes) {
                         // Kept out of the log, alike on every replica.
                         self.append_raft_only(index, term, None, Some(not_appended), &mut outcome)?;
                         continue;
@@ -221,8 +221,12 @@ impl ReplicaLog {
 
     /// An idempotent producer's batch that is not to be appended: a retry of a batch still
     /// remembered (its offsets), or a sequence or epoch error.
-    fn producer_check(&self, header: &chronik_storage::batch::BatchHeader) -> Option<NotAppended> {
-        match lock_log(&self.log).check_producer(header) {
+    fn producer_check(
+        &self,
+        header: &chronik_storage::batch::BatchHeader,
+        batch: &[u8],
+    ) -> Option<NotAppended> {
+        match lock_log(&self.log).check_producer(header, batch) {
             Ok(SequenceCheck::Append) => None,
             Ok(SequenceCheck::Duplicate(b)) => Some(NotAppended::Duplicate {
                 base_offset: b.base_offset,
@@ -231,6 +235,7 @@ impl ReplicaLog {
             Err(ProducerError::InvalidProducerEpoch { .. }) => {
                 Some(NotAppended::InvalidProducerEpoch)
             }
+            Err(ProducerError::CoordinatorFenced { .. }) => Some(NotAppended::CoordinatorFenced),
             Err(_) => Some(NotAppended::OutOfOrderSequence),
         }
     }

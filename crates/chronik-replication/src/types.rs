@@ -21,6 +21,9 @@ pub enum NotAppended {
     OutOfOrderSequence,
     /// The producer's epoch is older than its current one (a zombie).
     InvalidProducerEpoch,
+    /// A transaction marker from a coordinator older than the one of the producer's last
+    /// marker in the partition (a deposed coordinator).
+    CoordinatorFenced,
 }
 
 /// What applying an entry answers to the proposer.

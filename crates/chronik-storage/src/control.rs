@@ -72,14 +72,21 @@ pub fn marker_batch(m: &TxnMarker, timestamp: i64) -> Vec<u8> {
 /// The control type of a control batch (`batch` starts with its header); `None` if it is not
 /// a control batch or its first record's key does not parse as a control record.
 pub fn control_type(batch: &[u8]) -> Option<ControlType> {
+    marker_of(batch).map(|(control, _)| control)
+}
+
+/// The control type and the coordinator epoch of a marker batch; `None` if it is not a
+/// control batch or its first record does not parse as a control record.
+pub fn marker_of(batch: &[u8]) -> Option<(ControlType, i32)> {
     let h = BatchHeader::parse(batch)?;
     if !h.is_control() {
         return None;
     }
     let records = batch_builder::records(batch)?;
-    let key = records.first()?.0?;
-    let code = i16::from_be_bytes(key.get(2..4)?.try_into().ok()?);
-    ControlType::from_code(code)
+    let (key, value) = records.first()?;
+    let code = i16::from_be_bytes(key.as_ref()?.get(2..4)?.try_into().ok()?);
+    let epoch = i32::from_be_bytes(value.as_ref()?.get(2..6)?.try_into().ok()?);
+    Some((ControlType::from_code(code)?, epoch))
 }
 
 #[cfg(test)]
@@ -116,6 +123,7 @@ mod tests {
             &[0x20, 0, 0, 0, 0x08, 0, 0, 0, 1, 0x0c, 0, 0, 0, 0, 0, 5, 0][..]
         );
         assert_eq!(control_type(&b), Some(ControlType::Commit));
+        assert_eq!(marker_of(&b), Some((ControlType::Commit, 5)));
     }
 
     #[test]

@@ -162,7 +162,11 @@ impl PartitionLog {
             };
             for (pos, h) in scan.batches.iter().filter(|(pos, _)| *pos < valid_bytes) {
                 producers.record(h);
-                txns.record(h, control_at(&seg, *pos, h)?);
+                let marker = control_at(&seg, *pos, h)?;
+                if let Some((_, coordinator_epoch)) = marker {
+                    producers.record_marker(h.producer_id, coordinator_epoch);
+                }
+                txns.record(h, marker.map(|(control, _)| control));
             }
             segments.insert(seg.base_offset, seg);
         }
@@ -284,7 +288,7 @@ impl PartitionLog {
         if self.offline {
             return Err(StorageError::LogOffline(self.dir.clone()));
         }
-        if let Some(dup) = self.check_sequences(batches)? {
+        if let Some(dup) = self.check_sequences(bytes, batches)? {
             return Ok(AppendInfo {
                 base_offset: dup.base_offset,
                 last_offset: dup.last_offset,
@@ -349,14 +353,18 @@ impl PartitionLog {
         self.log_end_offset = next;
         for (pos, h) in &headers {
             self.producers.record(h);
-            let control = if h.is_control() {
+            let marker = if h.is_control() {
                 bytes
                     .get(*pos..*pos + h.size_bytes())
-                    .and_then(control::control_type)
+                    .and_then(control::marker_of)
             } else {
                 None
             };
-            self.txns.record(h, control);
+            if let Some((_, coordinator_epoch)) = marker {
+                self.producers
+                    .record_marker(h.producer_id, coordinator_epoch);
+            }
+            self.txns.record(h, marker.map(|(control, _)| control));
         }
         Ok(AppendInfo {
             base_offset,
@@ -366,12 +374,27 @@ impl PartitionLog {
         })
     }
 
-    /// Checks idempotent producers' sequence numbers. `Some` when the request is exactly one
-    /// retried batch already in the log.
+    /// Checks a marker batch (`batch`, its bytes) against the coordinator epoch of the
+    /// producer's last marker here.
+    fn check_marker(&self, h: &BatchHeader, batch: Option<&[u8]>) -> Result<(), ProducerError> {
+        match batch.and_then(control::marker_of) {
+            Some((_, coordinator_epoch)) => self
+                .producers
+                .check_marker(h.producer_id, coordinator_epoch),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks idempotent producers' sequence numbers (and markers' coordinator epochs). `Some`
+    /// when the request is exactly one retried batch already in the log.
     fn check_sequences(
         &self,
+        bytes: &[u8],
         batches: &[(usize, BatchHeader)],
     ) -> Result<Option<ProducerBatch>, StorageError> {
+        for (pos, h) in batches.iter().filter(|(_, h)| h.is_control()) {
+            self.check_marker(h, bytes.get(*pos..*pos + h.size_bytes()))?;
+        }
         if let [(_, h)] = batches {
             return match self.producers.check(h)? {
                 SequenceCheck::Append => Ok(None),
@@ -797,13 +820,13 @@ mod replica_tests;
 #[path = "tests/transactions.rs"]
 mod transaction_tests;
 
-/// The marker type of the batch `h` at `pos` of `seg`, read from the file when `h` is a control
-/// batch (rebuilding the transaction state); `None` for other batches.
+/// The marker type and coordinator epoch of the batch `h` at `pos` of `seg`, read from the file
+/// when `h` is a control batch (rebuilding the transaction state); `None` for other batches.
 pub(crate) fn control_at(
     seg: &LogSegment,
     pos: u64,
     h: &BatchHeader,
-) -> Result<Option<ControlType>, StorageError> {
+) -> Result<Option<(ControlType, i32)>, StorageError> {
     if !h.is_control() {
         return Ok(None);
     }
@@ -811,5 +834,5 @@ pub(crate) fn control_at(
     seg.log_file()
         .read_exact_at(&mut buf, pos)
         .at(seg.log_path())?;
-    Ok(control::control_type(&buf))
+    Ok(control::marker_of(&buf))
 }

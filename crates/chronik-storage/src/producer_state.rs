@@ -30,6 +30,8 @@ pub struct ProducerBatch {
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<ProducerBatch>,
+    /// The coordinator epoch of the producer's last transaction marker here.
+    coordinator_epoch: Option<i32>,
 }
 
 /// Why an idempotent batch was refused.
@@ -49,6 +51,14 @@ pub enum ProducerError {
     },
     #[error("a request mixes a retried batch of producer {0} with new ones")]
     DuplicateSequence(i64),
+    #[error(
+        "a marker of producer {producer_id} from coordinator epoch {got}, older than {current}"
+    )]
+    CoordinatorFenced {
+        producer_id: i64,
+        current: i32,
+        got: i32,
+    },
 }
 
 /// The outcome of checking a batch's sequence numbers.
@@ -130,6 +140,38 @@ impl ProducerStateManager {
         Ok(SequenceCheck::Append)
     }
 
+    /// Checks a transaction marker: one from a coordinator older than the one that wrote the
+    /// producer's last marker here (a deposed coordinator) is refused (Kafka's
+    /// TRANSACTION_COORDINATOR_FENCED).
+    pub fn check_marker(
+        &self,
+        producer_id: i64,
+        coordinator_epoch: i32,
+    ) -> Result<(), ProducerError> {
+        match self
+            .producers
+            .get(&producer_id)
+            .and_then(|e| e.coordinator_epoch)
+        {
+            Some(current) if current > coordinator_epoch => Err(ProducerError::CoordinatorFenced {
+                producer_id,
+                current,
+                got: coordinator_epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records the coordinator epoch of an appended marker (with `record` of its header).
+    pub fn record_marker(&mut self, producer_id: i64, coordinator_epoch: i32) {
+        let entry = self.producers.entry(producer_id).or_default();
+        entry.coordinator_epoch = Some(
+            entry
+                .coordinator_epoch
+                .map_or(coordinator_epoch, |c| c.max(coordinator_epoch)),
+        );
+    }
+
     /// Records an appended batch (with its assigned offsets), at append time and at rebuild.
     pub fn record(&mut self, h: &BatchHeader) {
         if h.producer_id == NO_PRODUCER_ID {
@@ -190,6 +232,28 @@ mod tests {
             base_sequence: seq,
             records_count: count,
         }
+    }
+
+    #[test]
+    fn a_marker_from_an_older_coordinator_is_fenced() {
+        let mut s = ProducerStateManager::default();
+        assert_eq!(s.check_marker(7, 3), Ok(()));
+        s.record_marker(7, 3);
+        assert_eq!(s.check_marker(7, 3), Ok(()));
+        assert_eq!(s.check_marker(7, 4), Ok(()));
+        assert_eq!(
+            s.check_marker(7, 2),
+            Err(ProducerError::CoordinatorFenced {
+                producer_id: 7,
+                current: 3,
+                got: 2
+            })
+        );
+        // Other producers are not affected, and a new epoch's batches keep the coordinator's.
+        assert_eq!(s.check_marker(8, 0), Ok(()));
+        let b = header(7, 1, 0, 1, 10);
+        s.record(&b);
+        assert!(s.check_marker(7, 2).is_err());
     }
 
     #[test]

@@ -74,10 +74,15 @@ impl PartitionLog {
     /// How an idempotent producer's batch fits the producer state of everything appended so
     /// far: new, a retry of a batch still remembered, or out of order / fenced. Replicas hold
     /// the same batches in the same order, so every replica decides alike.
+    /// `batch` is the batch's bytes (a marker's coordinator epoch is in its record).
     pub fn check_producer(
         &self,
         h: &BatchHeader,
+        batch: &[u8],
     ) -> Result<crate::producer_state::SequenceCheck, crate::producer_state::ProducerError> {
+        if h.is_control() {
+            self.check_marker(h, Some(batch))?;
+        }
         self.producers.check(h)
     }
 
@@ -202,7 +207,11 @@ impl PartitionLog {
             while pos < seg.size_bytes() {
                 let h = seg.header_at(pos)?;
                 producers.record(&h);
-                txns.record(&h, super::control_at(seg, pos, &h)?);
+                let marker = super::control_at(seg, pos, &h)?;
+                if let Some((_, coordinator_epoch)) = marker {
+                    producers.record_marker(h.producer_id, coordinator_epoch);
+                }
+                txns.record(&h, marker.map(|(control, _)| control));
                 pos += h.size_bytes() as u64;
             }
         }

@@ -120,3 +120,47 @@ fn a_marker_with_a_newer_epoch_fences_the_older_one() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_marker_from_a_deposed_coordinator_is_refused_also_after_reopen() {
+    let from = |coordinator_epoch: i32, control| {
+        marker_batch(
+            &TxnMarker {
+                producer_id: 5,
+                producer_epoch: 0,
+                control,
+                coordinator_epoch,
+            },
+            NOW,
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = PartitionLog::open(dir.path(), LogConfig::default(), 0, 0, NOW).unwrap();
+    append(&mut log, txn_batch(5, 0, 1));
+    append(&mut log, from(3, ControlType::Commit));
+    append(&mut log, txn_batch(5, 1, 1));
+    let fenced = |log: &mut PartitionLog| {
+        let mut late = from(2, ControlType::Abort);
+        let err = log.append(&mut late, NOW).map(|_| ());
+        matches!(
+            err,
+            Err(StorageError::Producer(
+                crate::producer_state::ProducerError::CoordinatorFenced {
+                    current: 3,
+                    got: 2,
+                    ..
+                }
+            ))
+        )
+    };
+    assert!(fenced(&mut log));
+    drop(log);
+    let (mut log, _) = PartitionLog::open(dir.path(), LogConfig::default(), 3, 0, NOW).unwrap();
+    assert!(
+        fenced(&mut log),
+        "the coordinator epoch is rebuilt from the log"
+    );
+    // The current coordinator (or a newer one) still ends the transaction.
+    append(&mut log, from(3, ControlType::Commit));
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+}
