@@ -905,6 +905,35 @@ def test_a_late_batch_is_refused_by_a_leader_whose_transaction_coordinator_is_el
         reader.close()
 
 
+def test_replica_assignments_given_by_the_client_are_kept_in_order(cluster, topic_name):
+    """CreateTopics and CreatePartitions with explicit replica sets (kafka-topics
+    --replica-assignment, librdkafka's set_replica_assignment): every partition gets exactly the
+    brokers given, in that order (the first is its preferred leader); an unknown broker, a
+    broker twice and sets of different sizes are INVALID_REPLICA_ASSIGNMENT."""
+    from confluent_kafka.admin import NewPartitions, NewTopic
+
+    c = cluster.start()
+    admin = AdminClient({"bootstrap.servers": c.bootstrap(), "socket.timeout.ms": 10000})
+    sets = [[1, 2], [3, 1], [2, 3]]
+    admin.create_topics([NewTopic(topic_name, len(sets), replica_assignment=sets)],
+                        operation_timeout=15)[topic_name].result(timeout=30)
+    admin.create_partitions([NewPartitions(topic_name, 4, replica_assignment=[[3, 2]])],
+                            operation_timeout=15)[topic_name].result(timeout=30)
+
+    def replicas() -> list[list[int]]:
+        md = admin.list_topics(topic_name, timeout=10).topics[topic_name]
+        return [list(md.partitions[p].replicas) for p in sorted(md.partitions)]
+
+    wait_until(lambda: replicas() == sets + [[3, 2]], timeout=PROGRESS_TIMEOUT_S,
+               message=f"replica sets {sets + [[3, 2]]}")
+    for bad in ([[1, 4]], [[1, 1]], [[1, 2], [3]]):
+        f = admin.create_topics([NewTopic(f"{topic_name}-bad", len(bad), replica_assignment=bad)],
+                                operation_timeout=15)[f"{topic_name}-bad"]
+        with pytest.raises(ck.KafkaException) as refused:
+            f.result(timeout=30)
+        assert refused.value.args[0].code() == ck.KafkaError.INVALID_REPLICA_ASSIGNMENT, (bad, refused.value)
+
+
 def test_offsets_commit_for_partitions_that_live_on_other_nodes(cluster, topic_name):
     """A group's coordinator stores offsets for partitions it does not host (replication
     factor 1: each partition lives on one node). It answered UNKNOWN_TOPIC_OR_PARTITION for

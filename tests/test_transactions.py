@@ -639,6 +639,33 @@ def test_a_late_batch_of_an_ended_transaction_is_refused_and_holds_nothing_back(
         reader.close()
 
 
+def test_a_fenced_producers_batch_to_a_new_partition_gets_invalid_producer_epoch(server, topic_name):
+    """A zombie (its epoch bumped by a new producer's InitProducerId) that sends a
+    transactional batch to a partition it never wrote to is refused as a fenced producer,
+    INVALID_PRODUCER_EPOCH, which clients treat as fatal (librdkafka 0103 do_test_fenced_txn),
+    not INVALID_TXN_STATE, which they would abort and retry."""
+    from kafka.admin import KafkaAdminClient
+
+    ck_create_topic(server.bootstrap, topic_name, 2)
+    txn_id = f"txn-zombie-{topic_name}"
+    zombie = txn_producer(server.bootstrap, txn_id)
+    zombie.init_transactions(TXN_OP_TIMEOUT)
+    zombie.begin_transaction()
+    produce_txn(zombie, topic_name, [(0, b"before-fence")])
+    admin = KafkaAdminClient(bootstrap_servers=server.bootstrap)
+    try:
+        old = admin.describe_transactions([txn_id])[txn_id]
+        successor = txn_producer(server.bootstrap, txn_id)
+        successor.init_transactions(TXN_OP_TIMEOUT)
+        new = admin.describe_transactions([txn_id])[txn_id]
+    finally:
+        admin.close()
+    assert (new.producer_id, new.producer_epoch) != (old.producer_id, old.producer_epoch)
+    error = produce_raw_transactional_batch(server.bootstrap, txn_id, topic_name, 1,
+                                            (old.producer_id, old.producer_epoch), 0, b"zombie")
+    assert error == 47, f"a fenced producer's batch got error {error}, expected INVALID_PRODUCER_EPOCH (47)"
+
+
 def test_offsets_sent_with_only_a_group_id_commit_into_a_group_with_live_members(server_factory, topic_name):
     """TxnOffsetCommit without member id and generation (clients before KIP-447: aiokafka,
     kafkajs, Java's send_offsets_to_transaction(offsets, group_id)) is accepted for a group that

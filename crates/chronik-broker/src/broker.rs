@@ -49,6 +49,13 @@ pub struct Broker {
     pub(crate) dynamic: RwLock<DynamicConfigs>,
 }
 
+/// Broker ids as the controller's node ids (checked by `Broker::is_broker` first).
+fn to_node_ids(sets: &[Vec<i32>]) -> Vec<Vec<u64>> {
+    sets.iter()
+        .map(|s| s.iter().filter_map(|b| u64::try_from(*b).ok()).collect())
+        .collect()
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -318,6 +325,45 @@ impl Broker {
     }
 
     /// Creates a topic: partition directories first, then the durable record, then it is served.
+    /// Creates a topic whose replica sets a client gave (CreateTopics `assignments`, already in
+    /// partition order).
+    pub fn create_topic_assigned(
+        &self,
+        name: &str,
+        assignments: &[Vec<i32>],
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Option<Arc<Topic>>, BrokerError> {
+        topics::validate_replica_assignment(assignments, None, |b| self.is_broker(b))?;
+        let partitions = i32::try_from(assignments.len()).unwrap_or(i32::MAX);
+        let rf = assignments
+            .first()
+            .map_or(1, |a| i16::try_from(a.len()).unwrap_or(i16::MAX));
+        self.validate_new_topic(name, partitions, rf, &configs)?;
+        if validate_only {
+            return Ok(None);
+        }
+        let Some(node) = &self.cluster else {
+            return self.create_topic(name, partitions, rf, configs).map(Some);
+        };
+        let record = TopicRecord {
+            name: name.to_string(),
+            topic_id: uuid::Uuid::new_v4(),
+            partitions,
+            configs,
+        };
+        self.create_topic_in_cluster(node, record, rf, Some(to_node_ids(assignments)))
+            .map(Some)
+    }
+
+    /// Whether `id` is one of the brokers (this node, or a voter of its cluster).
+    pub fn is_broker(&self, id: i32) -> bool {
+        match &self.cluster {
+            Some(node) => u64::try_from(id).is_ok_and(|id| node.voters().contains(&id)),
+            None => id == self.config.node_id,
+        }
+    }
+
     pub fn create_topic(
         &self,
         name: &str,
@@ -335,7 +381,7 @@ impl Broker {
                 partitions,
                 configs,
             };
-            return self.create_topic_in_cluster(node, record, replication_factor);
+            return self.create_topic_in_cluster(node, record, replication_factor, None);
         }
         let _admin = self.lock_admin();
         self.validate_new_topic(name, partitions, replication_factor, &configs)?;
@@ -443,10 +489,13 @@ impl Broker {
     }
 
     /// Raises a topic's partition count.
+    /// Grows a topic to `count` partitions; the new ones get `assignments` (a client's replica
+    /// sets) or are spread over the brokers.
     pub fn create_partitions(
         &self,
         name: &str,
         count: i32,
+        assignments: Option<Vec<Vec<i32>>>,
         validate_only: bool,
     ) -> Result<(), BrokerError> {
         // In a cluster the controller serializes changes: no local lock across the proposal.
@@ -461,11 +510,31 @@ impl Broker {
             )));
         }
         topics::validate_partition_count(count)?;
+        let explicit = match &assignments {
+            None => None,
+            Some(sets) => {
+                if i32::try_from(sets.len()).ok() != Some(count - current) {
+                    return Err(BrokerError::InvalidReplicaAssignment(format!(
+                        "Increasing the number of partitions by {} but {} assignments provided.",
+                        count - current,
+                        sets.len()
+                    )));
+                }
+                let rf = match &self.cluster {
+                    Some(node) => node
+                        .with_image(|i| i.replicas(name, 0).map(<[u64]>::len))
+                        .unwrap_or(1),
+                    None => 1,
+                };
+                topics::validate_replica_assignment(sets, Some(rf), |b| self.is_broker(b))?;
+                Some(to_node_ids(sets))
+            }
+        };
         if validate_only {
             return Ok(());
         }
         if let Some(node) = &self.cluster {
-            return self.create_partitions_in_cluster(node, name, current, count);
+            return self.create_partitions_in_cluster(node, name, (current, count), explicit);
         }
         let mut record = topic.record.clone();
         record.partitions = count;

@@ -21,6 +21,8 @@ pub enum BrokerError {
     InvalidPartitions(String),
     #[error("invalid replication factor: {0}")]
     InvalidReplicationFactor(String),
+    #[error("invalid replica assignment: {0}")]
+    InvalidReplicaAssignment(String),
     #[error(transparent)]
     InvalidConfig(#[from] chronik_storage::config::InvalidConfig),
     #[error("invalid request: {0}")]
@@ -53,6 +55,7 @@ impl BrokerError {
             Self::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
             Self::InvalidPartitions(_) => ResponseError::InvalidPartitions,
             Self::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+            Self::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
             Self::InvalidConfig(_) => ResponseError::InvalidConfig,
             Self::InvalidRequest(_) => ResponseError::InvalidRequest,
             Self::InvalidRequiredAcks(_) => ResponseError::InvalidRequiredAcks,

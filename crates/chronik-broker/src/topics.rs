@@ -85,6 +85,45 @@ pub fn validate_partition_count(n: i32) -> Result<(), BrokerError> {
     Ok(())
 }
 
+/// Checks replica sets given by a client (CreateTopics `assignments`, CreatePartitions
+/// `assignments`) as Kafka does: each non-empty, without a broker twice, all of one size (`rf`
+/// when the topic has one already), every broker known (`known`).
+pub fn validate_replica_assignment(
+    sets: &[Vec<i32>],
+    rf: Option<usize>,
+    known: impl Fn(i32) -> bool,
+) -> Result<(), BrokerError> {
+    let bad = |why: String| Err(BrokerError::InvalidReplicaAssignment(why));
+    let size = rf.or_else(|| sets.first().map(Vec::len)).unwrap_or(0);
+    for (i, set) in sets.iter().enumerate() {
+        if set.is_empty() {
+            return bad(format!(
+                "The manual partition assignment of partition {i} is empty."
+            ));
+        }
+        if set.len() != size {
+            return bad(format!(
+                "The manual partition assignment of partition {i} has {} replicas, not {size}: all partitions must have the same number of replicas.",
+                set.len()
+            ));
+        }
+        if let Some(b) = set.iter().find(|b| !known(**b)) {
+            return bad(format!(
+                "The manual partition assignment includes broker {b}, but no such broker is registered."
+            ));
+        }
+        let mut seen = set.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() != set.len() {
+            return bad(format!(
+                "The manual partition assignment of partition {i} includes a broker twice."
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A single node holds one replica of everything.
 pub fn validate_replication_factor(rf: i16, brokers: i16) -> Result<(), BrokerError> {
     if rf < 1 {
@@ -121,6 +160,17 @@ pub fn parse_partition_dir(name: &str) -> Option<(&str, i32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replica_assignments_are_checked_like_kafka() {
+        let known = |b: i32| (1..=3).contains(&b);
+        assert!(validate_replica_assignment(&[vec![1, 2], vec![2, 3]], None, known).is_ok());
+        assert!(validate_replica_assignment(&[vec![1, 2], vec![2]], None, known).is_err());
+        assert!(validate_replica_assignment(&[vec![1, 1]], None, known).is_err());
+        assert!(validate_replica_assignment(&[vec![1, 4]], None, known).is_err());
+        assert!(validate_replica_assignment(&[vec![]], None, known).is_err());
+        assert!(validate_replica_assignment(&[vec![1, 2]], Some(3), known).is_err());
+    }
 
     #[test]
     fn topic_names_follow_kafka_rules() {

@@ -37,6 +37,8 @@ pub struct VerifyTxn {
 pub enum TxnVerdict {
     InTransaction,
     NotInTransaction,
+    /// The batch's producer id or epoch is not the transactional id's current one.
+    Fenced,
     /// The receiver does not coordinate that transactional id (any more).
     NotCoordinator,
 }

@@ -83,15 +83,20 @@ pub fn replication_factor(node: &ReplicationNode, requested: i16) -> Result<usiz
 
 impl Broker {
     /// Cluster mode: creates a topic through the controller and waits until this node serves it.
+    /// Creates a topic through the controller: its replica sets are `explicit` (a client's,
+    /// already checked) or spread over the voters.
     pub(crate) fn create_topic_in_cluster(
         &self,
         node: &ReplicationNode,
         record: TopicRecord,
         requested_rf: i16,
+        explicit: Option<Vec<Vec<u64>>>,
     ) -> Result<Arc<Topic>, BrokerError> {
         let rf = replication_factor(node, requested_rf)?;
         let brokers: Vec<u64> = node.voters().iter().copied().collect();
-        let assignments = assignment::assign(&record.name, &brokers, 0, record.partitions, rf);
+        let assignments = explicit.unwrap_or_else(|| {
+            assignment::assign(&record.name, &brokers, 0, record.partitions, rf)
+        });
         let name = record.name.clone();
         let outcome = propose_blocking(
             node,
@@ -130,14 +135,15 @@ impl Broker {
         &self,
         node: &ReplicationNode,
         name: &str,
-        current: i32,
-        count: i32,
+        (current, count): (i32, i32),
+        explicit: Option<Vec<Vec<u64>>>,
     ) -> Result<(), BrokerError> {
         let rf = node
             .with_image(|i| i.replicas(name, 0).map(<[u64]>::len))
             .unwrap_or(1);
         let brokers: Vec<u64> = node.voters().iter().copied().collect();
-        let assignments = assignment::assign(name, &brokers, current, count - current, rf);
+        let assignments = explicit
+            .unwrap_or_else(|| assignment::assign(name, &brokers, current, count - current, rf));
         let outcome = propose_blocking(
             node,
             MetadataRecord::CreatePartitions {

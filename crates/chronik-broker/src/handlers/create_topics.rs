@@ -4,7 +4,7 @@ use super::{str_bytes, topic_name};
 use crate::broker::Broker;
 use crate::dynamic_configs::sources;
 use crate::error::{BrokerError, NONE};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
@@ -76,20 +76,13 @@ fn create_one(
                 "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
             ));
         }
-        for a in &t.assignments {
-            if a.broker_ids.iter().any(|b| b.0 != broker.config.node_id) {
-                return Err(BrokerError::InvalidReplicationFactor(format!(
-                    "Replica assignment of partition {} names an unknown broker",
-                    a.partition_index
-                )));
-            }
-        }
         let rf = t
             .assignments
             .first()
             .map_or(1, |a| i16::try_from(a.broker_ids.len()).unwrap_or(i16::MAX));
         (i32::try_from(t.assignments.len()).unwrap_or(i32::MAX), rf)
     };
+    let assigned = replica_sets(&t.assignments)?;
     let mut configs = BTreeMap::new();
     for c in t.configs {
         let Some(v) = c.value else {
@@ -103,7 +96,11 @@ fn create_one(
         };
         configs.insert(c.name.as_str().to_string(), v.as_str().to_string());
     }
-    let topic_id = if validate_only {
+    let topic_id = if let Some(sets) = &assigned {
+        broker
+            .create_topic_assigned(&name, sets, configs.clone(), validate_only)?
+            .map_or(uuid::Uuid::nil(), |t| t.record.topic_id)
+    } else if validate_only {
         broker.validate_new_topic(&name, partitions, rf, &configs)?;
         uuid::Uuid::nil()
     } else {
@@ -125,6 +122,36 @@ fn create_one(
         result.configs = Some(describe_topic_configs(broker, &configs));
     }
     Ok(result)
+}
+
+/// The replica sets of a CreateTopics `assignments`, in partition order; `None` when there are
+/// none. The partition indexes must be 0, 1, 2, ... (Kafka: INVALID_REPLICA_ASSIGNMENT).
+fn replica_sets(
+    assignments: &[CreatableReplicaAssignment],
+) -> Result<Option<Vec<Vec<i32>>>, BrokerError> {
+    if assignments.is_empty() {
+        return Ok(None);
+    }
+    let mut by_index: Vec<(i32, Vec<i32>)> = assignments
+        .iter()
+        .map(|a| {
+            (
+                a.partition_index,
+                a.broker_ids.iter().map(|b| b.0).collect(),
+            )
+        })
+        .collect();
+    by_index.sort_by_key(|(i, _)| *i);
+    let consecutive = by_index
+        .iter()
+        .enumerate()
+        .all(|(n, (i, _))| usize::try_from(*i).ok() == Some(n));
+    if !consecutive {
+        return Err(BrokerError::InvalidReplicaAssignment(
+            "partitions should be a consecutive 0-based integer sequence".into(),
+        ));
+    }
+    Ok(Some(by_index.into_iter().map(|(_, set)| set).collect()))
 }
 
 /// Every topic config with its value and source, as CreateTopics v5+ returns them.

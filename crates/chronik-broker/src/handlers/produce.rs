@@ -189,13 +189,13 @@ fn propose(
             .txns
             .verify_anywhere(&broker, &id, producer, &p.tp)
             .await;
-        let verified = matches!(verdict, Ok(true));
-        let Some(proposer) = p.proposer() else {
-            return Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None);
-        };
-        let proposed = p
-            .txn_guards()
-            .complete(h.producer_id, token, verified, || queue.propose(proposer));
+        let verified = matches!(verdict, Ok(Verification::InTransaction));
+        let proposed =
+            p.txn_guards()
+                .complete(h.producer_id, token, verified, || match p.proposer() {
+                    Some(proposer) => queue.propose(proposer),
+                    None => Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None),
+                });
         match (proposed, verdict) {
             (Some(outcome), _) => outcome,
             (None, Err(e)) => Outcome::Failed(
@@ -203,13 +203,19 @@ fn propose(
                 code(ResponseError::NotEnoughReplicas),
                 Some(format!("could not verify the transaction: {e}")),
             ),
-            (None, Ok(_)) => Outcome::Failed(
-                code(ResponseError::InvalidTxnState),
-                Some(format!(
-                    "partition {} is not in an open transaction of producer {} epoch {}",
-                    p.tp, h.producer_id, h.producer_epoch
-                )),
-            ),
+            (None, Ok(found)) => {
+                // Verified, but a marker came in between: the transaction it was in ended.
+                let found = if verified {
+                    Verification::NotInTransaction
+                } else {
+                    found
+                };
+                let (error, reason) = refusal(found, &p.tp, &h).unwrap_or((
+                    code(ResponseError::InvalidTxnState),
+                    format!("the transaction of partition {} ended", p.tp),
+                ));
+                Outcome::Failed(error, Some(reason))
+            }
         }
     }))
 }
@@ -275,17 +281,16 @@ fn append(
     // the marker of its transaction.
     let appended = p.with_log(|l| {
         let ongoing = |pid| l.transactions().is_ongoing(pid);
-        if let Some(reason) = unverified_txn_batch(broker, transactional_id, p, &batches, ongoing) {
-            return Err(Rejected::NotInTransaction(reason));
+        if let Some(refused) = unverified_txn_batch(broker, transactional_id, p, &batches, ongoing)
+        {
+            return Err(Rejected::Transaction(refused));
         }
         l.append_validated(&mut data, &batches, now_ms())
             .map(|info| (info, l.log_start_offset()))
             .map_err(Rejected::Storage)
     });
     match appended {
-        Err(Rejected::NotInTransaction(reason)) => {
-            Outcome::Failed(code(ResponseError::InvalidTxnState), Some(reason))
-        }
+        Err(Rejected::Transaction((error, reason))) => Outcome::Failed(error, Some(reason)),
         Ok((info, log_start)) => {
             metrics::counter!("chronik_produce_bytes_total").increment(data.len() as u64);
             if acks == 0 {
@@ -305,7 +310,8 @@ fn append(
 
 /// Why an append was refused.
 enum Rejected {
-    NotInTransaction(String),
+    /// By the transaction check: the error code and why.
+    Transaction((i16, String)),
     Storage(StorageError),
 }
 
@@ -313,30 +319,54 @@ enum Rejected {
 /// producer has none open here) is accepted only if the producer's open transaction includes
 /// the partition, as its coordinator knows it. This keeps a late batch of a transaction that
 /// already ended from opening one nobody will ever end (a "hanging" transaction that would
-/// hold the last stable offset back for good). `Some(reason)` when the batch is refused.
+/// hold the last stable offset back for good). `Some((error, reason))` when the batch is
+/// refused.
 fn unverified_txn_batch(
     broker: &Broker,
     transactional_id: Option<&str>,
     p: &crate::partition::Partition,
     batches: &[(usize, BatchHeader)],
     ongoing: impl Fn(i64) -> bool,
-) -> Option<String> {
+) -> Option<(i16, String)> {
     let h = batches
         .iter()
         .map(|(_, h)| h)
         .find(|h| h.is_transactional() && !ongoing(h.producer_id))?;
     let Some(id) = transactional_id else {
-        return Some("a transactional batch needs the request's transactional id".into());
+        return Some((
+            code(ResponseError::InvalidTxnState),
+            "a transactional batch needs the request's transactional id".into(),
+        ));
     };
     let producer = (h.producer_id, h.producer_epoch);
-    match broker
+    let found = broker
         .txns
-        .verify(broker, id, producer, &p.tp.topic, p.tp.partition)
-    {
+        .verify(broker, id, producer, &p.tp.topic, p.tp.partition);
+    refusal(found, &p.tp, h)
+}
+
+/// The error a produce gets for what verification found (`None`: accepted). A fenced
+/// producer gets INVALID_PRODUCER_EPOCH, as Kafka answers a zombie's produce.
+fn refusal(
+    found: Verification,
+    tp: &chronik_types::TopicPartition,
+    h: &BatchHeader,
+) -> Option<(i16, String)> {
+    match found {
         Verification::InTransaction | Verification::Elsewhere => None,
-        Verification::NotInTransaction => Some(format!(
-            "partition {} is not in an open transaction of producer {} epoch {}",
-            p.tp, h.producer_id, h.producer_epoch
+        Verification::NotInTransaction => Some((
+            code(ResponseError::InvalidTxnState),
+            format!(
+                "partition {tp} is not in an open transaction of producer {} epoch {}",
+                h.producer_id, h.producer_epoch
+            ),
+        )),
+        Verification::Fenced => Some((
+            code(ResponseError::InvalidProducerEpoch),
+            format!(
+                "producer {} epoch {} is not the transactional id's current producer",
+                h.producer_id, h.producer_epoch
+            ),
         )),
     }
 }

@@ -172,6 +172,7 @@ impl MarkerWriter for BrokerMarkerWriter {
         match found {
             Verification::InTransaction => TxnVerdict::InTransaction,
             Verification::NotInTransaction => TxnVerdict::NotInTransaction,
+            Verification::Fenced => TxnVerdict::Fenced,
             Verification::Elsewhere => TxnVerdict::NotCoordinator,
         }
     }

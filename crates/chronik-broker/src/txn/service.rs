@@ -32,18 +32,19 @@ pub struct TxnService {
     changed: Notify,
     /// Cluster mode: the `__transaction_state` partitions this node leads and has loaded.
     loaded: std::sync::Mutex<BTreeSet<i32>>,
-    /// The open transactions, by transactional id, as stored: read by produce, under the
-    /// partition's log lock, to verify that a transaction's first batch in a partition belongs
-    /// to an open transaction that includes the partition (KIP-890 part 1).
-    open: RwLock<HashMap<String, OpenTxn>>,
+    /// Each transactional id's current producer and open transaction, as stored: read by
+    /// produce, under the partition's log lock, to verify that a transaction's first batch in
+    /// a partition belongs to an open transaction that includes the partition (KIP-890 part 1).
+    open: RwLock<HashMap<String, CurrentTxn>>,
 }
 
-/// An open transaction as produce verification sees it.
+/// A transactional id's producer and open transaction as produce verification sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct OpenTxn {
+struct CurrentTxn {
     producer_id: i64,
     producer_epoch: i16,
-    partitions: BTreeSet<(String, i32)>,
+    /// The partitions of the open transaction; `None` when none is open.
+    partitions: Option<BTreeSet<(String, i32)>>,
 }
 
 /// What verification of a transactional batch found.
@@ -53,6 +54,8 @@ pub enum Verification {
     InTransaction,
     /// It does not (the transaction ended, or the partition was never added).
     NotInTransaction,
+    /// The batch's producer id or epoch is not the id's current one: a fenced producer.
+    Fenced,
     /// Another node coordinates this transactional id: not checked here.
     Elsewhere,
 }
@@ -83,17 +86,18 @@ impl TxnService {
         let mut open = self.open.write().unwrap_or_else(PoisonError::into_inner);
         for id in ids {
             match st.get(&id) {
-                Some(m) if m.state == chronik_txn::TxnState::Ongoing => {
+                Some(m) => {
+                    let ongoing = m.state == chronik_txn::TxnState::Ongoing;
                     open.insert(
                         id,
-                        OpenTxn {
+                        CurrentTxn {
                             producer_id: m.producer_id,
                             producer_epoch: m.producer_epoch,
-                            partitions: m.partitions.clone(),
+                            partitions: ongoing.then(|| m.partitions.clone()),
                         },
                     );
                 }
-                _ => {
+                None => {
                     open.remove(&id);
                 }
             }
@@ -114,31 +118,33 @@ impl TxnService {
             return Verification::Elsewhere;
         }
         let open = self.open.read().unwrap_or_else(PoisonError::into_inner);
-        match open.get(transactional_id) {
-            Some(t)
-                if (t.producer_id, t.producer_epoch) == producer
-                    && t.partitions.contains(&(topic.to_string(), partition)) =>
-            {
-                Verification::InTransaction
-            }
+        let Some(t) = open.get(transactional_id) else {
+            return Verification::NotInTransaction;
+        };
+        if (t.producer_id, t.producer_epoch) != producer {
+            // Another producer id, or an older epoch: a zombie. (A newer epoch than the stored
+            // one cannot be a legitimate producer's either.)
+            return Verification::Fenced;
+        }
+        match &t.partitions {
+            Some(ps) if ps.contains(&(topic.to_string(), partition)) => Verification::InTransaction,
             _ => Verification::NotInTransaction,
         }
     }
 
-    /// `verify`, asking the coordinator's node when it is another one (a peer request):
-    /// `Ok(true)` when the producer's open transaction includes the partition. An error when
-    /// the coordinator cannot be asked (unknown, unreachable, or no longer coordinating).
+    /// `verify`, asking the coordinator's node when it is another one (a peer request); never
+    /// `Elsewhere`. An error when the coordinator cannot be asked (unknown, unreachable, or no
+    /// longer coordinating).
     pub async fn verify_anywhere(
         &self,
         broker: &Broker,
         transactional_id: &str,
         producer: (i64, i16),
         tp: &chronik_types::TopicPartition,
-    ) -> Result<bool, BrokerError> {
+    ) -> Result<Verification, BrokerError> {
         match self.verify(broker, transactional_id, producer, &tp.topic, tp.partition) {
-            Verification::InTransaction => return Ok(true),
-            Verification::NotInTransaction => return Ok(false),
             Verification::Elsewhere => {}
+            found => return Ok(found),
         }
         let unavailable = |why: String| BrokerError::CoordinatorNotAvailable(why);
         let node = broker
@@ -155,8 +161,9 @@ impl TxnService {
             partition: GroupId::new(tp.topic.clone(), tp.partition),
         };
         match node.verify_txn(coordinator, request).await {
-            Ok(TxnVerdict::InTransaction) => Ok(true),
-            Ok(TxnVerdict::NotInTransaction) => Ok(false),
+            Ok(TxnVerdict::InTransaction) => Ok(Verification::InTransaction),
+            Ok(TxnVerdict::NotInTransaction) => Ok(Verification::NotInTransaction),
+            Ok(TxnVerdict::Fenced) => Ok(Verification::Fenced),
             Ok(TxnVerdict::NotCoordinator) => Err(unavailable(format!(
                 "node {coordinator} no longer coordinates {transactional_id}"
             ))),
