@@ -29,6 +29,7 @@ must survive leader changes is confluent-kafka.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import re
@@ -50,7 +51,7 @@ from clients import (
     kp_read_all,
     make_messages,
 )
-from harness import wait_until
+from harness import http_get, wait_until
 from kafka_wire import assert_serving, connect, recv_frame
 
 # Generous bound on the failover time (kill -9 of the leader -> first acks=all delivery of a
@@ -932,6 +933,53 @@ def test_replica_assignments_given_by_the_client_are_kept_in_order(cluster, topi
         with pytest.raises(ck.KafkaException) as refused:
             f.result(timeout=30)
         assert refused.value.args[0].code() == ck.KafkaError.INVALID_REPLICA_ASSIGNMENT, (bad, refused.value)
+
+
+@pytest.mark.timeout(120)
+def test_delete_records_is_replicated_and_holds_after_the_leader_is_killed(cluster, topic_name):
+    """DeleteRecords in a cluster: the leader proposes the new log start to the partition's
+    Raft group and answers once it is committed; every replica moves its log start, so after
+    the leader is killed the new leader serves from the same low watermark, and a consumer
+    from the beginning reads only what was kept."""
+    from confluent_kafka import TopicPartition
+
+    c = cluster.start()
+    leader = c.create_topic(topic_name, 1)[0]
+    msgs = make_messages(10, 1, "dr")
+    ck_produce(c.bootstrap(), topic_name, msgs, **PRODUCER_CONF)
+    admin = AdminClient({"bootstrap.servers": c.bootstrap(), "socket.timeout.ms": 10000})
+    done = admin.delete_records([TopicPartition(topic_name, 0, 6)], operation_timeout=15)
+    result = next(iter(done.values())).result(timeout=30)
+    assert result.low_watermark == 6
+    too_far = admin.delete_records([TopicPartition(topic_name, 0, 11)], operation_timeout=15)
+    with pytest.raises(ck.KafkaException) as refused:
+        next(iter(too_far.values())).result(timeout=30)
+    assert refused.value.args[0].code() == ck.KafkaError.OFFSET_OUT_OF_RANGE
+    c[leader].kill9()
+    survivors = [i for i in c.ids if i != leader]
+    c.wait_leader(topic_name, 0, exclude=(leader,))
+    consumer = ck_consumer(c.bootstrap(survivors), **{"group.id": f"g-{topic_name}",
+                                                       "auto.offset.reset": "earliest"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, 0), timeout=10)
+        assert (low, high) == (6, 10)
+    finally:
+        consumer.close()
+    read = read_values(c.bootstrap(survivors), topic_name, 1)
+    assert read == [m.value.decode() for m in msgs[6:]]
+
+    # The killed leader, restarted, holds the same log start (from its Raft log).
+    c[leader].start()
+
+    def log_start_on_restarted() -> int | None:
+        status, body = http_get(c[leader].url("/cluster"))
+        if status != 200:
+            return None
+        parts = json.loads(body)["partitions"]
+        return next((p["log_start_offset"] for p in parts if p["topic"] == topic_name), None)
+
+    wait_until(lambda: log_start_on_restarted() == 6, timeout=PROGRESS_TIMEOUT_S,
+               message="the restarted node's log start offset to be 6")
 
 
 def test_offsets_commit_for_partitions_that_live_on_other_nodes(cluster, topic_name):

@@ -76,9 +76,23 @@ impl ReplicaLog {
         let committed_end = state
             .committed
             .map_or(state.first_offset, |c| index.offset_after(c.index));
+        // Log-start requests (DeleteRecords) committed before the restart hold again.
+        let committed_index = state.committed.map(|c| c.index);
+        let log_start = raft_only
+            .entries()
+            .iter()
+            .filter(|e| committed_index.is_some_and(|c| e.index <= c))
+            .filter_map(|e| match e.outcome {
+                Some(NotAppended::LogStart { offset }) => Some(offset),
+                _ => None,
+            })
+            .max();
         {
             let mut l = lock_log(&log);
             l.set_replicated(committed_end);
+            if let Some(offset) = log_start {
+                l.delete_records_before(offset.min(committed_end).max(0))?;
+            }
             if let Some(bad) = bad {
                 if state.committed.is_some_and(|c| c.index >= bad.index) {
                     return Err(corrupt(
@@ -141,6 +155,14 @@ impl ReplicaLog {
                         membership: Some(m),
                         ..
                     }) => EntryPayload::Membership(m.clone()),
+                    // A log-start request goes to followers as the request it was, so that
+                    // every replica carries it out when it applies it.
+                    Some(RaftOnlyEntry {
+                        outcome: Some(NotAppended::LogStart { offset }),
+                        ..
+                    }) => EntryPayload::Normal(RecordBatch(Bytes::from(
+                        chronik_storage::control::log_start_batch(*offset, 0),
+                    ))),
                     Some(_) => EntryPayload::Blank,
                     None => return Err(corrupt(&self.dir, format!("Raft-only entry {i} missing"))),
                 },
@@ -192,6 +214,11 @@ impl ReplicaLog {
                         ));
                     }
                     let header = chronik_storage::batch::validate(&bytes)?;
+                    if let Some(offset) = chronik_storage::control::log_start_of(&bytes) {
+                        let request = NotAppended::LogStart { offset };
+                        self.append_raft_only(index, term, None, Some(request), &mut outcome)?;
+                        continue;
+                    }
                     if let Some(not_appended) = self.producer_check(&header, &bytes) {
                         // Kept out of the log, alike on every replica.
                         self.append_raft_only(index, term, None, Some(not_appended), &mut outcome)?;
@@ -340,12 +367,7 @@ impl ReplicaLog {
                 base_offset: *base_offset,
                 last_offset: next_offset - 1,
             },
-            Some(EntryLoc::RaftOnly { .. }) => {
-                match self.raft_only.get(entry_id.index).and_then(|e| e.outcome) {
-                    Some(not_appended) => Applied::NotAppended(not_appended),
-                    None => Applied::RaftOnly,
-                }
-            }
+            Some(EntryLoc::RaftOnly { .. }) => Applied::RaftOnly,
             None => {
                 return Err(corrupt(
                     &self.dir,
@@ -355,12 +377,26 @@ impl ReplicaLog {
         };
         let hw = self.index.offset_after(entry_id.index);
         lock_log(&self.log).advance_high_watermark(hw);
-        Ok(applied)
+        match applied {
+            Applied::RaftOnly => self.apply_kept_out(entry_id.index),
+            other => Ok(other),
+        }
     }
 
-    /// Why the entry at `index` was kept out of the log, if it is such an entry.
-    pub fn not_appended(&self, index: u64) -> Option<NotAppended> {
-        self.raft_only.get(index).and_then(|e| e.outcome)
+    /// Applies an entry kept out of the log (read back as blank by openraft): a log-start
+    /// request moves the log start offset (never past the commit point); another answers why
+    /// its batch was kept out.
+    pub fn apply_kept_out(&self, index: u64) -> Result<Applied, StorageError> {
+        match self.raft_only.get(index).and_then(|e| e.outcome) {
+            Some(NotAppended::LogStart { offset }) => {
+                let mut log = lock_log(&self.log);
+                let target = offset.min(log.high_watermark());
+                let low_watermark = log.delete_records_before(target.max(0))?;
+                Ok(Applied::LogStart { low_watermark })
+            }
+            Some(not_appended) => Ok(Applied::NotAppended(not_appended)),
+            None => Ok(Applied::RaftOnly),
+        }
     }
 
     /// Installs a snapshot covering every entry up to `last`, whose log ends at `end_offset`.

@@ -118,8 +118,8 @@ impl RaftStateMachine<ChronikRaft> for PartitionStateMachine {
                     // A blank entry, or a batch kept out of the log (openraft applies what it
                     // reads back from the log, where such a batch reads as blank).
                     let applied = lock(&self.replica)
-                        .not_appended(id.index)
-                        .map_or(Applied::RaftOnly, Applied::NotAppended);
+                        .apply_kept_out(id.index)
+                        .map_err(|e| io_error(ErrorSubject::Apply(id), ErrorVerb::Write, &e))?;
                     out.push(applied);
                 }
             }

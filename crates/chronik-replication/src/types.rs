@@ -24,6 +24,9 @@ pub enum NotAppended {
     /// A transaction marker from a coordinator older than the one of the producer's last
     /// marker in the partition (a deposed coordinator).
     CoordinatorFenced,
+    /// Not a record batch of the log but a request to move the log start offset here
+    /// (DeleteRecords), carried out by every replica when it applies the entry.
+    LogStart { offset: i64 },
 }
 
 /// What applying an entry answers to the proposer.
@@ -37,6 +40,8 @@ pub enum Applied {
     Metadata(crate::controller::MetadataOutcome),
     /// A record batch that was not appended, and why.
     NotAppended(NotAppended),
+    /// A log-start request: the partition's log start offset once it was applied.
+    LogStart { low_watermark: i64 },
 }
 
 openraft::declare_raft_types!(

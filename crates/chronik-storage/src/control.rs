@@ -89,6 +89,42 @@ pub fn marker_of(batch: &[u8]) -> Option<(ControlType, i32)> {
     Some((ControlType::from_code(code)?, epoch))
 }
 
+/// The control record type of a log-start request (Chronik's own, outside Kafka's range).
+const LOG_START_TYPE: i16 = 0x4c53;
+
+/// A request to move a replicated partition's log start offset to `offset` (DeleteRecords in
+/// a cluster): a control batch proposed as a Raft entry and applied by every replica, never
+/// stored in the partition's log (clients cannot send control batches).
+pub fn log_start_batch(offset: i64, timestamp: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(4);
+    key.extend_from_slice(&CONTROL_RECORD_VERSION.to_be_bytes());
+    key.extend_from_slice(&LOG_START_TYPE.to_be_bytes());
+    let value = offset.to_be_bytes();
+    batch_builder::build(
+        MARKER_ATTRIBUTES,
+        Producer::NONE,
+        &[(Some(&key), Some(&value))],
+        timestamp,
+    )
+}
+
+/// The offset of a log-start request batch; `None` for any other batch.
+pub fn log_start_of(batch: &[u8]) -> Option<i64> {
+    let h = BatchHeader::parse(batch)?;
+    if !h.is_control() {
+        return None;
+    }
+    let records = batch_builder::records(batch)?;
+    let (key, value) = records.first()?;
+    let code = i16::from_be_bytes(key.as_ref()?.get(2..4)?.try_into().ok()?);
+    if code != LOG_START_TYPE {
+        return None;
+    }
+    Some(i64::from_be_bytes(
+        value.as_ref()?.get(..8)?.try_into().ok()?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +160,15 @@ mod tests {
         );
         assert_eq!(control_type(&b), Some(ControlType::Commit));
         assert_eq!(marker_of(&b), Some((ControlType::Commit, 5)));
+        assert_eq!(log_start_of(&b), None);
+    }
+
+    #[test]
+    fn a_log_start_request_round_trips_and_is_no_marker() {
+        let b = log_start_batch(1234, 1_000);
+        assert!(batch::validate(&b).is_ok());
+        assert_eq!(log_start_of(&b), Some(1234));
+        assert_eq!(marker_of(&b), None);
     }
 
     #[test]

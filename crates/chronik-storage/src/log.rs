@@ -567,8 +567,24 @@ impl PartitionLog {
                 log_end_offset: self.high_watermark,
             });
         }
+        // A replicated log keeps the segments: its Raft group may still send those entries to
+        // a lagging follower. Only the offsets below the new start are no longer served.
+        self.move_log_start(offset, !self.replicated)
+    }
+
+    /// Moves the log start offset forward to `offset` and, with `delete_segments`, deletes the
+    /// segments entirely below it.
+    pub(crate) fn move_log_start(
+        &mut self,
+        offset: Offset,
+        delete_segments: bool,
+    ) -> Result<Offset, StorageError> {
         self.log_start_offset = self.log_start_offset.max(offset);
-        self.delete_segments_below_start()?;
+        if delete_segments {
+            self.delete_segments_below_start()?;
+        } else {
+            self.txns.remove_before(self.log_start_offset);
+        }
         Ok(self.log_start_offset)
     }
 

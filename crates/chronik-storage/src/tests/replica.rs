@@ -409,7 +409,11 @@ fn batch_locations_start_at_the_first_stored_segment_after_deletion() {
     let mut log = open_replicated(dir.path(), small_segments());
     append_entries(&mut log, 0, 11, 1);
     log.advance_high_watermark(22);
+    // DeleteRecords keeps a replicated log's segments (its Raft group may need them)...
     assert_eq!(log.delete_records_before(7).unwrap(), 7);
+    assert_eq!(bases(&log), vec![0, 6, 12, 18]);
+    // ...deleting them (as retention will, once Raft can do without them) is another step.
+    assert_eq!(log.move_log_start(7, true).unwrap(), 7);
     assert_eq!(bases(&log), vec![6, 12, 18]);
     let locations = log.batch_locations().unwrap();
     // Segment 6 is kept whole (it holds offset 7), so its first batch is still listed.
@@ -843,7 +847,7 @@ fn truncate_to_refuses_an_offset_below_the_high_watermark_or_the_log_start() {
     let mut log = open_replicated(dir.path(), small_segments());
     append_entries(&mut log, 0, 11, 1);
     log.advance_high_watermark(14);
-    assert_eq!(log.delete_records_before(8).unwrap(), 8);
+    assert_eq!(log.move_log_start(8, true).unwrap(), 8);
     assert_eq!(bases(&log), vec![6, 12, 18]);
     let before = snapshot(&log);
     // 12 and 10 are committed, 4 is below the log start too, -1 is nonsense.
