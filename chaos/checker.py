@@ -5,9 +5,20 @@ anomaly with allowed=True is something Kafka's contract permits for that client 
 (e.g. a duplicate from a non-idempotent producer that retried): it is counted and shown, but does
 not fail the run.  What each check means, precisely:
 
-  lost              An acked send whose value is never observed by any read: no poll of any
-                    consumer, including the final drain (manual assignment of every partition from
-                    offset 0 up to the high watermark after all faults were healed).  A send acked
+  Transactions.  A transactional producer's delivery report ("ack") says that a record was
+  written in its transaction, not that it is visible: that is decided by the transaction (a "txn"
+  event: committed, aborted, or unknown).  Readers are read_committed (every group consumer and
+  the final drain) unless declared read_uncommitted (a second drain in scenarios with
+  transactions, which shows that aborted records are in the log).  A transaction "must be
+  visible" if it committed, or if its outcome is unknown, its producer asked to commit it, and a
+  read_committed reader saw one of its values (then it did commit).  Below, "acked" means the
+  delivery report unless said otherwise; "lost" ignores transactional sends (committed-lost and
+  txn-atomicity cover them) and counts only read_committed reads.
+
+  lost              An acked non-transactional send whose value is never observed by any
+                    read_committed read: no poll of any consumer, including the final drain (manual
+                    assignment of every partition from offset 0 up to the high watermark after all
+                    faults were healed).  A send acked
                     before an injected corruption (a "corruption" event) must have survived it:
                     only the final drain's reads made after the last corruption count for it (a
                     group member may return records it fetched before).
@@ -26,6 +37,18 @@ not fail the run.  What each check means, precisely:
                     Also allowed: every copy but one was read at an offset a corruption destroyed,
                     holding it before, and that copy was not the acknowledged one (the producer
                     re-sent, after the restart, a message whose first copy the corruption removed).
+  aborted-read      A read_committed reader (a group member or the final drain) read a value of a
+                    transaction that was aborted (abort_transaction returned), or whose producer
+                    never asked to commit it (its outcome unknown: only EndTxn(commit) commits, a
+                    fencing InitProducerId aborts).
+  committed-lost    A value of a committed transaction (commit_transaction returned) that the final
+                    read_committed drain did not read (a transaction's records are all delivered
+                    before its commit returns, whatever their delivery reports said; without a
+                    read_committed drain in the history, every read_committed read counts).
+  txn-atomicity     A transaction of unknown outcome, one of whose values a read_committed reader
+                    saw (so it committed), with values the final read_committed drain did not read:
+                    partially visible.  (A committed one partially visible is committed-lost, an
+                    aborted one aborted-read.)
   phantom           A value read that no producer ever sent.
   inconsistent-offset
                     One (partition, offset) read with two different values (by any consumers, at
@@ -50,14 +73,20 @@ not fail the run.  What each check means, precisely:
                     it returned (a rewind or a repeat without a rebalance).
   skipped-poll      Same scope: a partition's next offset is more than one past the previous one (or,
                     after an assignment with known start positions or a seek to a known offset, the
-                    first offset is not that one).  Chronik's logs have no gaps (no compaction, no
-                    transaction markers), so every skip is records the consumer never got.
+                    first offset is not that one).  Without transactional producers in the history
+                    Chronik's logs have no gaps (no compaction, no transaction markers), so every
+                    skip is records the consumer never got.  With them, markers and (for
+                    read_committed readers) aborted records are legitimately skipped, so a skip is
+                    reported only if a skipped offset is known to hold a record this consumer must
+                    return: one a read_committed reader returned, or a send acked there that must
+                    be visible (for a read_uncommitted reader: any record read or acked there).
   offset-out-of-range
                     A consumer's position was out of range (it reset explicitly: a seek event with
                     reason offset-out-of-range) on a partition where no earlier corruption cut the
                     log below that position: the server lost or hid records the consumer had.
   reorder           One producer's acked sends to one partition, taken in send order, have
-                    decreasing offsets.  Allowed (reorder-allowed) only for a non-idempotent producer
+                    decreasing offsets (a transactional producer's too: its records are in the
+                    log in send order whatever becomes of their transactions).  Allowed (reorder-allowed) only for a non-idempotent producer
                     with retries and more than one request in flight, when the earlier send (the one
                     that landed later) may have been retried (as for duplicates).  Two sends are not
                     compared when a corruption destroyed the earlier one's offset between their
@@ -82,7 +111,10 @@ not fail the run.  What each check means, precisely:
                     This checks what the group coordinator handed out, not whether a member that left
                     the group stopped reading in time (Kafka allows such zombies until they notice).
   drain-incomplete  The final drain did not reach the high watermark of every partition (or did not
-                    run although the history requires it), so "lost" could not be decided.
+                    run although the history requires it), so "lost" could not be decided.  With a
+                    read_committed and a read_uncommitted drain: also when the former's end (the
+                    last stable offset) is below the latter's high watermark, after every producer
+                    stopped: a transaction was left open.
   acked-during-disk-fault
                     A send invoked after the server's fault layer had fail_syncs or disk_full on,
                     acknowledged before it was cleared ("disk_fault" event): its data was written
@@ -93,12 +125,14 @@ not fail the run.  What each check means, precisely:
   probe-failed      A "probe" event whose observed state is not the expected one: e.g. /health/ready
                     not 503 while fsyncs fail, not 200 while the disk is full, `chronik-server check`
                     not exiting 1 on a corrupted data dir (or not 0 on a clean one).
-  no-progress       A producer got no send acknowledged at all, or a consumer group read nothing
+  no-progress       A producer got no send acknowledged at all (a transactional one: no transaction
+                    committed), or a consumer group read nothing
                     although sends were acknowledged: a scenario that tests nothing must not pass.
                     Also: after a disk fault that must heal without a restart (disk_fault with
                     expect_resume), a producer that kept sending got none of those sends acked.
   malformed-history The history contradicts its own model (an outcome without a send, two outcomes
-                    for one send, one value sent twice).  A harness bug, never a server one.
+                    for one send, one value sent twice, a transaction ended twice or its event
+                    naming other sends than were sent in it).  A harness bug, never a server one.
 """
 
 from __future__ import annotations
@@ -118,6 +152,9 @@ KINDS: dict[str, str] = {
     "duplicate": "one value at several offsets",
     "duplicate-allowed": "duplicate from a non-idempotent producer that may have retried, or a "
                          "re-send of a copy a corruption destroyed",
+    "aborted-read": "read_committed reader saw a value of an aborted transaction",
+    "committed-lost": "a committed transaction's value missing from the read_committed drain",
+    "txn-atomicity": "a transaction of unknown outcome partially visible",
     "phantom": "read a value nobody sent",
     "inconsistent-offset": "one offset read with different values",
     "offset-reused-after-corruption": "an offset a corruption destroyed, reused by a later write",
@@ -236,19 +273,20 @@ def check_well_formed(h: History) -> list[Anomaly]:
 
 
 def _drain_reads_after(ix: HistoryIndex, t: float) -> set[str]:
-    drains = {name for name, c in ix.history.consumers.items() if c.kind == "drain"}
+    drains = {name for name, c in ix.history.consumers.items()
+              if c.kind == "drain" and c.read_committed}
     return {r.value for r in ix.reads if r.consumer in drains and r.t > t}
 
 
 def check_lost(h: History) -> list[Anomaly]:
     ix = h.index()
-    read_values = {r.value for r in ix.reads}
+    read_values = {r.value for r in ix.read_committed_reads()}
     hw = _drain_high_watermarks(ix)
     last_corruption = max((c["t"] for c in ix.corruptions), default=None)
     survived = _drain_reads_after(ix, last_corruption) if last_corruption is not None else set()
     out = []
     for s in ix.sends.values():
-        if not s.acked:
+        if not s.acked or s.txn is not None:
             continue
         if last_corruption is not None and s.t_outcome < last_corruption:
             if s.value in survived:
@@ -278,6 +316,89 @@ def check_lost(h: History) -> list[Anomaly]:
                 f"{s.value!r} from {s.producer} acked at {s.ack_partition}@{s.ack_offset} was never read"
                 + (f" (drain high watermark {hw[s.ack_partition]})" if beyond else ""),
                 _send_ref(s) | {"beyond_high_watermark": beyond}))
+    return out
+
+
+def _txn_ref(ix: HistoryIndex, t) -> dict[str, Any]:
+    return {"producer": t.producer, "txn": t.txn, "decision": t.decision,
+            "commit_requested": t.commit_requested, "outcome": t.outcome, "error": t.error,
+            "t_start": t.t_start, "t_end": t.t_end,
+            "values": [ix.sends[(t.producer, i)].value for i in t.idxs]}
+
+
+def check_aborted_reads(h: History) -> list[Anomaly]:
+    ix = h.index()
+    out = []
+    for r in ix.read_committed_reads():
+        for s in ix.sends_by_value.get(r.value, []):
+            t = ix.txn_of(s)
+            if t is None or t.may_commit:
+                continue
+            why = ("aborted" if t.outcome == "aborted" else
+                   f"outcome {t.outcome or 'not recorded'}, commit never requested")
+            out.append(Anomaly(
+                "aborted-read",
+                f"{r.consumer} (read_committed) read {r.value!r} at {r.partition}@{r.offset}: "
+                f"transaction {t.txn} of {t.producer} was {why}",
+                _send_ref(s) | {"consumer": r.consumer, "read_at": [r.partition, r.offset],
+                                "t_read": r.t, "transaction": _txn_ref(ix, t)}))
+    return out
+
+
+def _final_committed_reads(ix: HistoryIndex) -> set[str]:
+    """Values the final read_committed drain(s) read; without such a drain, every read_committed
+    read."""
+    cs = ix.history.consumers
+    drains = {n for n, c in cs.items() if c.kind == "drain" and c.read_committed}
+    reads = ix.read_committed_reads()
+    if drains:
+        reads = [r for r in reads if r.consumer in drains]
+    return {r.value for r in reads}
+
+
+def check_committed_lost(h: History) -> list[Anomaly]:
+    ix = h.index()
+    final = _final_committed_reads(ix)
+    hw = _drain_high_watermarks(ix)
+    out = []
+    for (producer, n), t in sorted(ix.txns.items()):
+        if t.outcome != "committed":
+            continue
+        missing = [ix.sends[(producer, i)] for i in t.idxs
+                   if ix.sends[(producer, i)].value not in final]
+        for s in missing:
+            beyond = s.acked and s.ack_partition in hw and s.ack_offset >= hw[s.ack_partition]
+            out.append(Anomaly(
+                "committed-lost",
+                f"{s.value!r} of committed transaction {n} of {producer} "
+                f"({len(missing)} of its {len(t.idxs)} values missing), "
+                + (f"written at {s.ack_partition}@{s.ack_offset}, " if s.acked else "")
+                + "not read by the final read_committed drain"
+                + (f" (beyond its high watermark {hw[s.ack_partition]})" if beyond else ""),
+                _send_ref(s) | {"transaction": _txn_ref(ix, t), "beyond_high_watermark": beyond}))
+    return out
+
+
+def check_txn_atomicity(h: History) -> list[Anomaly]:
+    ix = h.index()
+    final = _final_committed_reads(ix)
+    seen = {r.value for r in ix.read_committed_reads()}
+    visible = ix.visible_txns()
+    out = []
+    for key, t in sorted(ix.txns.items()):
+        if t.outcome == "committed" or not t.may_commit or not visible.get(key):
+            continue
+        values = [ix.sends[(t.producer, i)].value for i in t.idxs]
+        shown = [v for v in values if v in seen]
+        missing = [v for v in values if v not in final]
+        if missing:
+            out.append(Anomaly(
+                "txn-atomicity",
+                f"transaction {t.txn} of {t.producer} (outcome {t.outcome or 'not recorded'}"
+                + (f": {t.error}" if t.error else "") + f"): {len(shown)} of its {len(values)} "
+                f"values read committed ({shown[:3]}), {len(missing)} missing from the final "
+                f"read_committed drain ({missing[:3]})",
+                _txn_ref(ix, t) | {"read_committed": shown, "missing_from_drain": missing}))
     return out
 
 
@@ -449,6 +570,17 @@ def check_corrupt_served(h: History) -> list[Anomaly]:
 
 
 def check_poll_order(h: History) -> list[Anomaly]:
+    ix = h.index()
+    gaps = any(p.transactional for p in h.producers.values())
+
+    def must_return(c: str, p: int, first: int, end: int) -> list[int]:
+        """Offsets in [first, end) that consumer c skipped although it must return them."""
+        if not gaps:
+            return list(range(first, end))
+        info = h.consumers.get(c)
+        level = "read_committed" if info is None or info.read_committed else "read_uncommitted"
+        return [o for o in range(first, end) if level in ix.must_see(p, o)]
+
     out = []
     last: dict[str, dict[int, int]] = defaultdict(dict)  # consumer -> partition -> last offset
     for ev in h.events:
@@ -474,13 +606,17 @@ def check_poll_order(h: History) -> list[Anomaly]:
                         f"{c} read {p}@{o} ({v!r}) after {p}@{prev} without a rebalance",
                         {"consumer": c, "partition": p, "previous": prev, "offset": o,
                          "value": v, "t": ev["t"]}))
-                elif prev is not None and o > prev + 1:
+                elif prev is not None and o > prev + 1 and (
+                        missed := must_return(c, p, prev + 1, o)):
                     out.append(Anomaly(
                         "skipped-poll",
                         f"{c} read {p}@{o} ({v!r}) right after {p}@{prev}: "
-                        f"{o - prev - 1} offsets skipped without a rebalance",
+                        f"{o - prev - 1} offsets skipped without a rebalance"
+                        + (f", {len(missed)} holding records it must return ({missed[:5]})"
+                           if gaps else ""),
                         {"consumer": c, "partition": p, "previous": prev, "offset": o,
-                         "value": v, "skipped": o - prev - 1, "t": ev["t"]}))
+                         "value": v, "skipped": o - prev - 1, "must_return": missed[:20],
+                         "t": ev["t"]}))
                 last[c][p] = o
     return out
 
@@ -711,6 +847,25 @@ def check_drain(h: History) -> list[Anomaly]:
                 f"drain by {d['consumer']} stopped short: {{partition: [position, high watermark]}}"
                 f" = {short}" + (f"; error: {d.get('error')}" if d.get("error") else ""),
                 {"consumer": d["consumer"], "short": short, "error": d.get("error")}))
+    # A read_committed drain ends at the last stable offset; after every producer stopped it must
+    # be the high watermark a read_uncommitted drain reached (else a transaction was left open).
+    levels = {d["consumer"]: h.consumers.get(d["consumer"]) for d in ix.drains}
+    committed = [d for d in ix.drains if levels[d["consumer"]] is None
+                 or levels[d["consumer"]].read_committed]
+    uncommitted = [d for d in ix.drains if levels[d["consumer"]] is not None
+                   and not levels[d["consumer"]].read_committed]
+    for u in uncommitted:
+        hw = dict(map(tuple, u["high_watermarks"]))
+        for d in committed:
+            lso = dict(map(tuple, d["high_watermarks"]))
+            below = {p: [lso[p], w] for p, w in sorted(hw.items()) if p in lso and lso[p] < w}
+            if below:
+                out.append(Anomaly(
+                    "drain-incomplete",
+                    f"{d['consumer']} (read_committed) ended below the high watermark "
+                    f"{u['consumer']} (read_uncommitted) found: {{partition: [last stable offset, "
+                    f"high watermark]}} = {below}: a transaction left open",
+                    {"consumer": d["consumer"], "below": below}))
     return out
 
 
@@ -726,7 +881,16 @@ def check_progress(h: History) -> list[Anomaly]:
     out = []
     sent = Counter(s.producer for s in ix.sends.values())
     acked = Counter(s.producer for s in ix.sends.values() if s.acked)
+    committed = Counter(t.producer for t in ix.txns.values() if t.outcome == "committed")
     for producer in sorted(sent):
+        info = h.producers.get(producer)
+        if info is not None and info.transactional:
+            if not committed[producer]:
+                n = sum(1 for t in ix.txns.values() if t.producer == producer)
+                out.append(Anomaly("no-progress",
+                                   f"transactional producer {producer}: none of {n} transactions "
+                                   f"committed", {"producer": producer, "transactions": n}))
+            continue
         if not acked[producer]:
             out.append(Anomaly("no-progress",
                                f"producer {producer}: none of {sent[producer]} sends acked",
@@ -744,6 +908,9 @@ def check_progress(h: History) -> list[Anomaly]:
 CHECKS: list[Callable[[History], list[Anomaly]]] = [
     check_well_formed,
     check_lost,
+    check_aborted_reads,
+    check_committed_lost,
+    check_txn_atomicity,
     check_wrong_ack_offset,
     check_duplicates,
     check_phantoms,
@@ -767,6 +934,7 @@ CHECKS: list[Callable[[History], list[Anomaly]]] = [
 def stats(h: History) -> dict[str, Any]:
     ix = h.index()
     outcomes = Counter(s.outcome or "none" for s in ix.sends.values())
+    txns = Counter(t.outcome for t in ix.txns.values())
     return {
         "sends": len(ix.sends),
         "acked": outcomes["acked"],
@@ -783,7 +951,9 @@ def stats(h: History) -> dict[str, Any]:
         "corruptions": len(ix.corruptions),
         "replicas_compared": sum(1 for e in h.events if e["type"] == "replica"),
         "probes": sum(1 for e in h.events if e["type"] == "probe"),
-    }
+    } | ({"txns": len(ix.txns), "txns_committed": txns["committed"],
+          "txns_aborted": txns["aborted"], "txns_unknown": len(ix.txns) - txns["committed"]
+          - txns["aborted"]} if ix.txns else {})
 
 
 def check(h: History) -> Report:

@@ -12,10 +12,25 @@ Events that span an interval (a commit, an offset fetch, a fault) also carry the
 
 Event types ("type" field) and their fields:
 
-  send       producer, idx, value, partition      the client's send was invoked (idx = send order)
+  send       producer, idx, value, partition, [txn]
+                                                  the client's send was invoked (idx = send order);
+                                                  txn: the sequence number of the transaction of
+                                                  a transactional producer it was sent in
   ack        producer, idx, partition, offset     delivery report: written at (partition, offset)
+                                                  (for a transactional send: written in its
+                                                  transaction, not yet visible; see txn)
   fail       producer, idx, error                 delivery report: error (or the send call raised)
   unknown    producer, idx, reason                no outcome before the producer was closed
+  txn        producer, txn, t_start, idxs, decision, commit_requested, outcome, [error]
+                                                  one transaction of a transactional producer,
+                                                  begun at t_start, its end known at t: idxs its
+                                                  sends; decision "commit" | "abort" (the seeded
+                                                  draw); commit_requested: commit_transaction was
+                                                  called; outcome "committed" (commit_transaction
+                                                  returned), "aborted" (abort_transaction
+                                                  returned) or "unknown" (neither: errors, time-
+                                                  outs, the producer re-created); error: what
+                                                  went wrong on the way, if anything
   retry      producer, t_start, [count, error]    the client reported retries within [t_start, t]
                                                   (statistics: count; a failed produce request in
                                                   its debug log: error, t_start = t)
@@ -69,9 +84,12 @@ Event types ("type" field) and their fields:
                                                   end_offset) (that batch to the end of the log)
                                                   are destroyed by design; records: what they held
                                                   before (value None if unreadable)
-  drain      consumer, high_watermarks [[p, hw]...], positions [[p, next]...], complete, error
-                                                  the final drain finished (its records are the
-                                                  consumer's poll events)
+  drain      consumer, high_watermarks [[p, hw]...], positions [[p, next]...], complete, error,
+             [isolation]                          the final drain finished (its records are the
+                                                  consumer's poll events); high_watermarks: the
+                                                  ends it read to (for read_committed the last
+                                                  stable offsets); positions: past the last
+                                                  record read or the end of the log it reached
   replica    node, partition, records [[offset, value]...], opaque [[first, last]...]
                                                   cluster scenarios: one node's copy of a topic
                                                   partition, read from its segment files after
@@ -107,6 +125,7 @@ class ProducerInfo:
     retries: bool               # may the client resend a message on its own?
     max_in_flight: int = 1      # requests in flight per connection (reordering needs > 1)
     config: dict[str, Any] = field(default_factory=dict)
+    transactional: bool = False  # sends in transactions: a delivery report is no visible ack
 
 
 @dataclass
@@ -114,6 +133,11 @@ class ConsumerInfo:
     client: str                 # "confluent-kafka" | "kafka-python"
     kind: str                   # "group" (subscribe) | "manual" (assign) | "drain" (final read)
     group: str | None = None
+    isolation: str = "read_committed"   # | "read_uncommitted" (librdkafka's default: committed)
+
+    @property
+    def read_committed(self) -> bool:
+        return self.isolation != "read_uncommitted"
 
 
 @dataclass
@@ -130,10 +154,38 @@ class Send:
     ack_partition: int | None = None
     ack_offset: int | None = None
     error: str | None = None
+    txn: int | None = None      # transactional send: its transaction's sequence number
 
     @property
     def acked(self) -> bool:
+        """The delivery report was a success.  For a transactional send that means written in its
+        transaction, not visible: see HistoryIndex.txn_of / must_be_visible."""
         return self.outcome == "acked"
+
+
+@dataclass
+class Txn:
+    """One transaction of a transactional producer, from its sends and its txn event."""
+
+    producer: str
+    txn: int
+    idxs: list[int] = field(default_factory=list)   # its sends, in send order
+    t_start: float | None = None
+    t_end: float | None = None
+    decision: str | None = None         # "commit" | "abort"
+    commit_requested: bool | None = None  # None: no txn event (the producer died in it)
+    outcome: str | None = None          # "committed" | "aborted" | "unknown" | None (no event)
+    error: str | None = None
+
+    @property
+    def may_commit(self) -> bool:
+        """Could this transaction have been committed?  Not if it was aborted, nor if the
+        producer never asked to commit it (only EndTxn(commit) commits; fencing aborts)."""
+        if self.outcome == "committed":
+            return True
+        if self.outcome == "aborted":
+            return False
+        return self.commit_requested is not False
 
 
 @dataclass(frozen=True)
@@ -185,19 +237,31 @@ class History:
 
     def add_producer(self, name: str, client: str = "confluent-kafka", *, idempotent: bool,
                      acks: str = "all", retries: bool = True, max_in_flight: int = 5,
-                     config: dict[str, Any] | None = None) -> None:
+                     config: dict[str, Any] | None = None, transactional: bool = False) -> None:
         self.producers[name] = ProducerInfo(client, idempotent, str(acks), retries, max_in_flight,
-                                            dict(config or {}))
+                                            dict(config or {}), transactional)
         self._index = None
 
     def add_consumer(self, name: str, client: str = "confluent-kafka", *, kind: str = "group",
-                     group: str | None = None) -> None:
-        self.consumers[name] = ConsumerInfo(client, kind, group)
+                     group: str | None = None, isolation: str = "read_committed") -> None:
+        self.consumers[name] = ConsumerInfo(client, kind, group, isolation)
         self._index = None
 
     def send(self, producer: str, idx: int, value: str, partition: int | None = None,
-             t: float | None = None) -> dict:
-        return self.add("send", t, producer=producer, idx=idx, value=value, partition=partition)
+             t: float | None = None, txn: int | None = None) -> dict:
+        fields = {} if txn is None else {"txn": txn}
+        return self.add("send", t, producer=producer, idx=idx, value=value, partition=partition,
+                        **fields)
+
+    def txn(self, producer: str, txn: int, idxs: list[int], *, decision: str = "commit",
+            outcome: str, commit_requested: bool | None = None, error: str | None = None,
+            t_start: float | None = None, t: float | None = None) -> dict:
+        """A transaction's end (commit_requested defaults to decision == "commit")."""
+        t_start = self._t(t_start)
+        return self.add("txn", t, producer=producer, txn=txn, t_start=t_start, idxs=list(idxs),
+                        decision=decision, outcome=outcome, error=error,
+                        commit_requested=(decision == "commit") if commit_requested is None
+                        else commit_requested)
 
     def ack(self, producer: str, idx: int, partition: int, offset: int, t: float | None = None) -> dict:
         return self.add("ack", t, producer=producer, idx=idx, partition=partition, offset=offset)
@@ -349,6 +413,9 @@ class HistoryIndex:
         self.retry_windows: dict[str, list[tuple[float, float]]] = {}
         self.drains: list[dict[str, Any]] = []
         self.corruptions: list[dict[str, Any]] = []
+        self.txns: dict[tuple[str, int], Txn] = {}
+        self._visible: dict[tuple[str, int], bool] | None = None
+        self._must_see: dict[tuple[int, int], frozenset] | None = None
         self._acked_at: dict[tuple[int, int], list[Send]] | None = None
         self._recorded: dict[int, dict[int, str]] = {}
         for ev in h.events:
@@ -358,9 +425,13 @@ class HistoryIndex:
                 if key in self.sends:
                     self.problems.append(f"send {key} invoked twice")
                     continue
-                s = Send(ev["producer"], ev["idx"], ev["value"], ev.get("partition"), ev["t"])
+                s = Send(ev["producer"], ev["idx"], ev["value"], ev.get("partition"), ev["t"],
+                         txn=ev.get("txn"))
                 self.sends[key] = s
                 self.sends_by_value.setdefault(s.value, []).append(s)
+                if s.txn is not None:
+                    t = self.txns.setdefault((s.producer, s.txn), Txn(s.producer, s.txn))
+                    t.idxs.append(s.idx)
             elif kind in OUTCOME_EVENTS:
                 key = (ev["producer"], ev["idx"])
                 s = self.sends.get(key)
@@ -392,11 +463,82 @@ class HistoryIndex:
                 self.drains.append(ev)
             elif kind == "corruption":
                 self.corruptions.append(ev)
+            elif kind == "txn":
+                key = (ev["producer"], ev["txn"])
+                t = self.txns.setdefault(key, Txn(ev["producer"], ev["txn"]))
+                if t.outcome is not None:
+                    self.problems.append(f"transaction {key} ended twice")
+                    continue
+                t.t_start, t.t_end = ev.get("t_start"), ev["t"]
+                t.decision, t.commit_requested = ev.get("decision"), ev.get("commit_requested")
+                t.outcome, t.error = ev["outcome"], ev.get("error")
+                if sorted(ev.get("idxs", [])) != sorted(t.idxs):
+                    self.problems.append(f"transaction {key}: its event names sends "
+                                         f"{ev.get('idxs')}, its sends say {t.idxs}")
         for value, sends in self.sends_by_value.items():
             if len(sends) > 1:
                 self.problems.append(
                     f"value {value!r} sent {len(sends)} times "
                     f"({[(s.producer, s.idx) for s in sends]}); values must be unique")
+
+    def txn_of(self, s: Send) -> Txn | None:
+        return None if s.txn is None else self.txns.get((s.producer, s.txn))
+
+    def read_committed_reads(self) -> list[Read]:
+        """Reads by consumers that must see only committed data (every consumer but a
+        read_uncommitted one; an undeclared consumer counts as read_committed)."""
+        cs = self.history.consumers
+        return [r for r in self.reads if r.consumer not in cs or cs[r.consumer].read_committed]
+
+    def visible_txns(self) -> dict[tuple[str, int], bool]:
+        """Which transactions read_committed readers must see: committed ones, and those of
+        unknown outcome that could have committed and of which such a reader saw a value (then
+        they did commit)."""
+        if self._visible is None:
+            seen = {r.value for r in self.read_committed_reads()}
+            self._visible = {}
+            for key, t in self.txns.items():
+                self._visible[key] = t.outcome == "committed" or (
+                    t.may_commit and any(self.sends[(t.producer, i)].value in seen
+                                         for i in t.idxs if (t.producer, i) in self.sends))
+        return self._visible
+
+    def must_be_visible(self, s: Send) -> bool:
+        """Is s acknowledged as visible to read_committed readers?  A non-transactional send: its
+        ack.  A transactional one: its transaction's visibility (visible_txns)."""
+        if s.txn is None:
+            return s.acked
+        return self.visible_txns().get((s.producer, s.txn), False)
+
+    def must_see(self, partition: int, offset: int) -> set[str]:
+        """The isolation levels ("read_committed", "read_uncommitted") of consumers that must
+        return the record at (partition, offset).  Where a send was acked or a value read: a
+        transactional send's record must be returned by read_committed consumers only if its
+        transaction must be visible (visible_txns), any other record (a plain send's, or a
+        value nobody sent) by every consumer; read_uncommitted consumers must return every
+        record.  Empty: the history knows of no record there (e.g. a transaction marker, which
+        no consumer returns)."""
+        if self._must_see is None:
+            both = frozenset({"read_committed", "read_uncommitted"})
+            uncommitted = frozenset({"read_uncommitted"})
+            visible = self.visible_txns()
+
+            def levels(sends: list[Send]) -> frozenset:
+                txn = [s for s in sends if s.txn is not None]
+                if txn and not any(visible.get((s.producer, s.txn), False) for s in txn):
+                    return uncommitted
+                return both
+
+            self._must_see = {}
+            for r in self.reads:
+                key = (r.partition, r.offset)
+                self._must_see[key] = self._must_see.get(key, frozenset()) | levels(
+                    self.sends_by_value.get(r.value, []))
+            for s in self.sends.values():
+                if s.acked:
+                    key = (s.ack_partition, s.ack_offset)
+                    self._must_see[key] = self._must_see.get(key, frozenset()) | levels([s])
+        return set(self._must_see.get((partition, offset), ()))
 
     def destroyed_by(self, s: Send) -> dict[str, Any] | None:
         """The first corruption that destroyed s's acknowledged copy: one on its partition, after

@@ -43,12 +43,19 @@ def result_of(report: checker.Report, h: History) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    headers = ["test", "result", "sends", "acked", "failed", "unknown", "read", "faults",
-               "time", "anomalies"]
+    headers = ["test", "result", "sends", "acked", "failed", "unknown", "read",
+               "txns c/a/u", "faults", "time", "anomalies"]
+
+    def txns(st):
+        if "txns" not in st:
+            return "-"
+        return f"{st['txns_committed']}/{st['txns_aborted']}/{st['txns_unknown']}"
+
     lines = [[r["scenario"], r["result"], str(r["stats"].get("sends", "")),
               str(r["stats"].get("acked", "")), str(r["stats"].get("failed", "")),
               str(r["stats"].get("unknown", "")), str(r["stats"].get("records_read", "")),
-              str(r["stats"].get("faults", "")), f"{r['seconds']:.0f}s", r["anomalies"]]
+              txns(r["stats"]), str(r["stats"].get("faults", "")), f"{r['seconds']:.0f}s",
+              r["anomalies"]]
              for r in rows]
     widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(headers)]
     fmt = " | ".join(f"{{:<{w}}}" for w in widths)

@@ -5,19 +5,26 @@ Every scenario:
      the other two as peers) on fresh data dirs and free ports, from a private copy of the server
      binary, and creates a topic of PARTITIONS partitions (replication factor 3 in a cluster; the
      run then waits until every node names the same leader for each partition);
-  2. starts the workload: 2 confluent-kafka group consumers (group "chaos", committing every
-     polled batch), then 3 producers:
+  2. starts the workload: 2 confluent-kafka group consumers (group "chaos", read_committed,
+     committing every polled batch), then 3 producers:
         ck-idem     confluent-kafka, enable.idempotence=true, acks=all
         ck-acks1    confluent-kafka, not idempotent, acks=1, retries on (librdkafka's default)
         kp-default  kafka-python with its defaults (idempotent, acks=all)
+     and, in every scenario with txn=True (all but corrupt-segment), a fourth:
+        ck-txn      confluent-kafka, transactional (transactional.id unique per run, so
+                    idempotent; acks=all): transactions of 2-6 messages over the partitions,
+                    a seeded quarter of them aborted (chaos/workloads.py: run_txn_producer);
+                    the group consumers then also commit their positions when idle (past the
+                    transaction markers)
   3. runs the seeded fault schedule for the load duration (faults in a window after a warm-up);
      a scenario with disk faults runs the server with its test-only fault layer
      (--test-fault-injection true); one with corruptions makes the consumers reset offsets
      explicitly (recorded seeks) instead of librdkafka's silent auto.offset.reset;
   4. heals every fault, stops the producers (final flush: unanswered sends become unknown), waits
      for the group to commit up to the high watermarks, stops the consumers, reads the committed
-     offsets back, drains every partition from offset 0 with manual assignment, and stops the
-     server(s) with SIGTERM, one after another (expecting exit 0);
+     offsets back, drains every partition from offset 0 with manual assignment (read_committed;
+     with ck-txn also a second drain, read_uncommitted, which must find the aborted records in
+     the log), and stops the server(s) with SIGTERM, one after another (expecting exit 0);
   5. merges every process's events into one History and checks it (chaos/checker.py).
 Processes are always killed at the end, whatever happened.
 """
@@ -54,6 +61,7 @@ class Mode:
     flush_s: float          # producers' final flush
     catchup_s: float        # bound on waiting for the group to commit everything
     drain_s: float          # bound on the final drain
+    txn_rate: float = 20    # transactions per second of the transactional producer
 
 
 MODES = {
@@ -71,6 +79,7 @@ class Scenario:
     faults: tuple[str, ...] = ()                       # fault kinds the schedule draws from
     counts: dict[str, int] = field(default_factory=dict)  # mode -> number of faults
     nodes: int = 1                                     # 3: a Raft cluster
+    txn: bool = True                                   # run the transactional producer ck-txn
 
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
@@ -91,7 +100,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              ("slow-disk",), {"quick": 1, "long": 4}),
     Scenario("corrupt-segment", "SIGTERM, flip a byte in (or truncate) a batch mid-segment, check, "
              "restart: the rest of that log is lost by design", ("corrupt-segment",),
-             {"quick": 1, "long": 3}),
+             {"quick": 1, "long": 3}, txn=False),
     Scenario("cluster-kill-leader", "3 nodes: kill -9 the leader of a partition, wait for the "
              "failover, restart it; repeatedly", ("kill9-leader",), {"quick": 2, "long": 10},
              nodes=3),
@@ -133,21 +142,30 @@ def resolve(name: str) -> Scenario:
     nodes = {SCENARIOS[p].nodes for p in parts}
     if len(nodes) > 1:
         raise KeyError(f"cannot combine single-node and cluster scenarios ({name})")
-    return Scenario(name, "combined: " + " + ".join(parts), tuple(kinds), counts, nodes.pop())
+    return Scenario(name, "combined: " + " + ".join(parts), tuple(kinds), counts, nodes.pop(),
+                    txn=all(SCENARIOS[p].txn for p in parts))
 
 
 for _s in SCENARIOS.values():   # a cluster fault needs a cluster
     assert all(faults.FAULTS[k].min_nodes <= _s.nodes for k in _s.faults), _s.name
 
 
-def producer_configs() -> list[dict[str, Any]]:
-    return [
+def producer_configs(txn: bool = False, tag: str = "", seed: str = "",
+                     txn_rate: float = 20) -> list[dict[str, Any]]:
+    """The producers of a scenario; with txn also the transactional ck-txn (its transactional.id
+    unique per run, its commit / abort draws seeded by `seed`)."""
+    out = [
         {"name": "ck-idem", "client": "confluent-kafka",
          "conf": {"enable.idempotence": True, "acks": "all"}},
         {"name": "ck-acks1", "client": "confluent-kafka",
          "conf": {"enable.idempotence": False, "acks": "1"}},
         {"name": "kp-default", "client": "kafka-python", "conf": {}},
     ]
+    if txn:
+        out.append({"name": "ck-txn", "client": "confluent-kafka",
+                    "transactional_id": f"chaos-{tag}-ck-txn", "seed": f"{seed}/ck-txn",
+                    "txn_rate": txn_rate, "txn_size": [2, 6], "abort_ratio": 0.25})
+    return out
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 30,
@@ -244,10 +262,14 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
     cluster = Cluster(workdir, private, sc.nodes, server_args)
     procs = Procs(workdir)
     consumers = ["ck-group-1", "ck-group-2"]
-    producers = producer_configs()
+    producers = producer_configs(sc.txn, tag, f"{seed}/{sc.name}", mode.txn_rate)
+    h.meta["transactions"] = sc.txn
     for c in consumers:
-        h.add_consumer(c, "confluent-kafka", kind="group", group=GROUP)
-    h.add_consumer("drain", "confluent-kafka", kind="drain")
+        h.add_consumer(c, "confluent-kafka", kind="group", group=GROUP, isolation="read_committed")
+    h.add_consumer("drain", "confluent-kafka", kind="drain", isolation="read_committed")
+    if sc.txn:
+        h.add_consumer("drain-uncommitted", "confluent-kafka", kind="drain",
+                       isolation="read_uncommitted")
     # A corruption cuts a log below the consumers' positions: they then reset explicitly (a seek
     # event) rather than silently (auto.offset.reset), so the checker sees every rewind.
     reset = "seek" if any(faults.FAULTS[k].cuts_logs for k in sc.faults) else "auto"
@@ -256,7 +278,7 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
     try:
         try:
             caught_up = _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit,
-                             harness_error, log, reset)
+                             harness_error, log, reset, sc.txn)
         except NodeNotReady as e:
             emit("server", node=e.node_id, what="not-ready", detail=str(e))
         except Exception as e:  # noqa: BLE001 - anything else is a harness problem: report, go on
@@ -272,7 +294,7 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
 
 
 def _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit, harness_error,
-         log, reset) -> bool:
+         log, reset, txn=False) -> bool:
     """The scenario up to the final drain; True if it got that far in a cluster whose replicas
     all caught up with their leaders (then _finish reads them back)."""
     cluster.start()
@@ -284,7 +306,8 @@ def _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit, 
     common = {"bootstrap": cluster.bootstrap, "topic": topic, "partitions": PARTITIONS,
               "max_s": mode.duration_s + 300}
     for c in consumers:
-        procs.start("consumer", dict(common, name=c, group=GROUP, reset=reset))
+        procs.start("consumer", dict(common, name=c, group=GROUP, reset=reset,
+                                     isolation="read_committed", commit_position=txn))
     for p in producers:
         procs.start("producer", dict(common, **p, tag=tag, rate=mode.rate, flush_s=mode.flush_s))
     t_load = time.monotonic()
@@ -319,7 +342,14 @@ def _run(mode, planned, cluster, procs, topic, tag, consumers, producers, emit, 
     if workloads.committed_offsets(cluster.bootstrap, topic, PARTITIONS, GROUP, emit) is None:
         harness_error("could not read the group's committed offsets back")
     log("final drain")
-    workloads.drain(cluster.bootstrap, topic, PARTITIONS, "drain", emit, mode.drain_s)
+    workloads.drain(cluster.bootstrap, topic, PARTITIONS, "drain", emit, mode.drain_s,
+                    isolation="read_committed", log_path=procs.workdir / "drain.log")
+    if txn:
+        # Aborted records are in the log, only hidden: this one must read them too.
+        log("final drain, read_uncommitted")
+        workloads.drain(cluster.bootstrap, topic, PARTITIONS, "drain-uncommitted", emit,
+                        mode.drain_s, isolation="read_uncommitted",
+                        log_path=procs.workdir / "drain-uncommitted.log")
     if cluster.multi:
         # Before the replicas are read back (_finish): every node holds what its leaders committed.
         log("waiting for every replica to catch up")
@@ -361,7 +391,8 @@ def _finish(h: History, procs: Procs, cluster: Cluster, workdir: Path,
             if ev["type"] == "producer_info":
                 h.add_producer(ev["producer"], ev["client"], idempotent=ev["idempotent"],
                                acks=ev["acks"], retries=ev["retries"],
-                               max_in_flight=ev["max_in_flight"], config=ev["config"])
+                               max_in_flight=ev["max_in_flight"], config=ev["config"],
+                               transactional=ev.get("transactional", False))
             else:
                 h.extend([ev])
     h.sort()

@@ -24,15 +24,21 @@ librdkafka error (an idempotent producer whose sequence numbers a log cut desync
 recorded as a client_error with fatal=true, and the producer is replaced by a new instance, as an
 application would do; what the old instance still held fails (purged) or becomes unknown.
 
-Group consumers (confluent-kafka) subscribe, commit synchronously the offsets of every polled batch
-(auto commit off; with config["reset"] = "seek" offsets are never reset silently: see
-reset_to_log_start), and record assign / revoke / lost callbacks with the member id and generation
-read from consumer_group_metadata(): librdkafka does not expose the generation otherwise, but its
-serialised group metadata ("CGMDv2:" + native int32 generation + group id + member id) holds it.
-The generation is read in the callback; librdkafka does not start another join before the
-application has handled an assignment, so it is the generation of that assignment.  For commits it
-is read just before the commit call, so a rebalance completing between that read and the commit
-could attribute the commit to the previous generation.
+The transactional producer (config "transactional_id"; run_txn_producer) sends the same kind of
+values in transactions of a few messages over the partitions, commits or aborts each (a seeded
+draw), and records each transaction's sends and outcome as a "txn" event; its delivery reports are
+recorded as for the others, but only the transaction's outcome says whether they are visible.
+
+Group consumers (confluent-kafka, read_committed) subscribe, commit synchronously the offsets of
+every polled batch (auto commit off; with config["reset"] = "seek" offsets are never reset
+silently: see reset_to_log_start; with config["commit_position"], also their position() when a poll
+returned nothing, which steps over transaction markers), and record assign / revoke / lost
+callbacks with the member id and generation read from consumer_group_metadata(): librdkafka does
+not expose the generation otherwise, but its serialised group metadata ("CGMDv2:" + native int32
+generation + group id + member id) holds it. The generation is read in the callback; librdkafka
+does not start another join before the application has handled an assignment, so it is the
+generation of that assignment. For commits it is read just before the commit call, so a rebalance
+completing between that read and the commit could attribute the commit to the previous generation.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ import struct
 import sys
 import threading
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 stop = threading.Event()
@@ -244,6 +252,222 @@ def run_confluent_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
                          f"{len(retired)} instance(s) replaced after fatal errors")
 
 
+def run_txn_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
+    """A confluent-kafka transactional producer (transactional.id, so idempotent; acks=all).
+
+    Each transaction: cfg["txn_size"] = [lo, hi] messages (drawn), consecutive idx, so spread
+    over the partitions (idx % partitions), sent back to back; then committed, or aborted with
+    probability cfg["abort_ratio"] (the seeded draw: random.Random(cfg["seed"])); transactions
+    start at cfg["txn_rate"] per second.  Every send is recorded with its transaction's sequence
+    number (send ... txn), its delivery report as ack / fail as for the other producers (an ack
+    says written in the transaction, not visible), and the transaction's end as a "txn" event:
+    committed (commit_transaction returned), aborted (abort_transaction returned) or unknown.
+    Errors are handled as confluent-kafka documents: txn_requires_abort() -> abort_transaction;
+    retriable() -> call again (within cfg["end_s"], after SIGTERM within flush_s); anything else,
+    or giving up, is fatal: the producer is re-created with the same transactional.id, whose
+    init_transactions fences the old instance and aborts (or, if its commit was already decided,
+    completes) the open transaction, so the outcome is unknown.  A produce() that raises fails
+    that send and makes the transaction abort (commit_requested stays false).  Before an abort
+    the producer flushes, so that the aborted records are written (in the log, hidden) rather
+    than purged from its queue."""
+    import random
+
+    import confluent_kafka as ck
+
+    name = cfg["name"]
+    rng = random.Random(cfg["seed"])
+    abort_ratio = float(cfg.get("abort_ratio", 0.25))
+    size_lo, size_hi = cfg.get("txn_size", [2, 6])
+    op_timeout = float(cfg.get("op_timeout_s", 10))
+    end_s = float(cfg.get("end_s", 30))
+    flush_s = float(cfg.get("flush_s", 15))
+    state: dict[str, Any] = {"cutoff": False, "t_stop": None}
+    pending: set[int] = set()
+
+    def on_error(err):
+        ev.emit("client_error", client=name, error=str(err))
+
+    conf = {
+        "bootstrap.servers": cfg["bootstrap"],
+        "client.id": name,
+        "transactional.id": cfg["transactional_id"],
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "message.timeout.ms": 30000,
+        "transaction.timeout.ms": 60000,
+        "error_cb": on_error,
+    }
+    conf.update(cfg.get("conf", {}))
+    retired: list = []   # instances replaced (kept alive, never polled again)
+    ev.emit("producer_info", producer=name, client="confluent-kafka", idempotent=True,
+            transactional=True, acks="all", retries=True,
+            max_in_flight=int(conf.get("max.in.flight.requests.per.connection", 5)),
+            config={k: v for k, v in conf.items() if isinstance(v, (str, int, float, bool))})
+
+    def report(idx, incarnation):
+        def cb(err, msg):
+            if state["cutoff"] or incarnation != len(retired):
+                return
+            pending.discard(idx)
+            if err is not None:
+                ev.emit("fail", producer=name, idx=idx, error=str(err))
+            else:
+                ev.emit("ack", producer=name, idx=idx, partition=msg.partition(), offset=msg.offset())
+        return cb
+
+    def deadline_for(budget: float) -> float:
+        """Now + budget, or, once SIGTERM came, no later than flush_s after it."""
+        now = time.monotonic()
+        if stop.is_set():
+            if state["t_stop"] is None:
+                state["t_stop"] = now
+            return min(now + budget, state["t_stop"] + flush_s)
+        return now + budget
+
+    def poll(timeout):
+        try:
+            producer.poll(timeout)
+        except ck.KafkaException:
+            pass   # a fatal error: the next transactional call raises it and replaces the producer
+
+    def retry_pause():
+        time.sleep(0.1)   # a retriable error may come back at once (no coordinator yet)
+
+    def init(p, deadline: float) -> str | None:
+        """init_transactions, retried while retriable; None on success, else the error."""
+        while True:
+            try:
+                p.init_transactions(max(0.5, min(op_timeout, deadline - time.monotonic())))
+                return None
+            except ck.KafkaException as e:
+                err = e.args[0]
+                if not err.retriable() or time.monotonic() >= deadline:
+                    return str(err)
+                retry_pause()
+
+    def replace(reason: str) -> bool:
+        """Re-create the producer with the same transactional.id (fencing the old instance);
+        what the old one still held becomes unknown.  False if no new instance got initialised
+        in time."""
+        nonlocal producer
+        ev.emit("client_error", client=name, error=reason, fatal=True)
+        try:
+            producer.purge()
+        except (ck.KafkaException, RuntimeError):
+            pass
+        retired.append(producer)
+        for i in sorted(pending):
+            ev.emit("unknown", producer=name, idx=i, reason=f"producer re-created: {reason}"[:300])
+        pending.clear()
+        deadline = deadline_for(60)
+        while True:
+            producer = ck.Producer(conf)
+            err = init(producer, deadline)
+            if err is None:
+                ev.emit("note", text=f"{name}: re-created (instance {len(retired) + 1})")
+                return True
+            ev.emit("client_error", client=name, error=f"init_transactions: {err}")
+            if time.monotonic() >= deadline:
+                return False
+            retired.append(producer)
+
+    def end(commit: bool) -> tuple[str, bool, str | None]:
+        """Commit or abort the open transaction: (outcome, commit_requested, error)."""
+        errors: list[str] = []
+        requested = False
+        deadline = deadline_for(end_s)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                errors.append(f"gave up after {end_s:.0f} s")
+                break
+            try:
+                if commit:
+                    requested = True
+                    producer.commit_transaction(min(op_timeout, remaining))
+                    return "committed", True, "; ".join(errors) or None
+                producer.abort_transaction(min(op_timeout, remaining))
+                return "aborted", requested, "; ".join(errors) or None
+            except ck.KafkaException as e:
+                err = e.args[0]
+                errors.append(f"{'commit' if commit else 'abort'}_transaction: {err}")
+                if err.fatal():
+                    break
+                if commit and err.txn_requires_abort():
+                    commit = False
+                    continue
+                if err.retriable():
+                    retry_pause()
+                    continue
+                break   # any other error is fatal (confluent-kafka's documented rule)
+        error = "; ".join(errors)
+        replace(error[:300])
+        return "unknown", requested, error
+
+    topic, parts, tag = cfg["topic"], cfg["partitions"], cfg["tag"]
+    producer = ck.Producer(conf)
+    err = init(producer, deadline_for(60))
+    if err is not None and not replace(f"init_transactions: {err}"):
+        ev.emit("note", text=f"{name}: no transactional producer could be initialised")
+        return
+    pacer = Pacer(cfg["txn_rate"])
+    deadline = time.monotonic() + cfg.get("max_s", 600)
+    idx = n = 0
+    counts: Counter = Counter()
+    while not stop.is_set() and time.monotonic() < deadline:
+        pacer.wait(poll)
+        size = rng.randint(size_lo, size_hi)
+        decision = "abort" if rng.random() < abort_ratio else "commit"
+        try:
+            producer.begin_transaction()
+        except ck.KafkaException as e:
+            # The instance is unusable (a fatal error surfaced): no transaction began.
+            replace(f"begin_transaction: {e.args[0]}")
+            continue
+        t_start = time.monotonic()
+        idxs: list[int] = []
+        produce_failed = False
+        for _ in range(size):
+            value = f"{tag}/{name}/{idx}"
+            p = idx % parts
+            ev.emit("send", producer=name, idx=idx, value=value, partition=p, txn=n)
+            idxs.append(idx)
+            pending.add(idx)
+            try:
+                producer.produce(topic, value=value.encode(), partition=p,
+                                 on_delivery=report(idx, len(retired)))
+            except (BufferError, ck.KafkaException) as e:
+                pending.discard(idx)
+                ev.emit("fail", producer=name, idx=idx, error=f"produce() raised {e!r}")
+                produce_failed = True
+            idx += 1
+            if produce_failed:
+                break
+        if decision == "abort" and not produce_failed:
+            # Deliver first, so that the aborted records are in the log (hidden, not absent):
+            # abort_transaction alone purges what is still queued.
+            try:
+                producer.flush(min(op_timeout, max(0.5, deadline_for(end_s) - time.monotonic())))
+            except ck.KafkaException:
+                pass   # abort_transaction reports what matters
+        outcome, requested, error = end(decision == "commit" and not produce_failed)
+        ev.emit("txn", producer=name, txn=n, t_start=t_start, idxs=idxs, decision=decision,
+                commit_requested=requested, outcome=outcome, error=error)
+        counts[outcome] += 1
+        n += 1
+        poll(0)
+    try:
+        producer.flush(5)
+    except ck.KafkaException:
+        pass
+    state["cutoff"] = True
+    for i in sorted(pending):
+        ev.emit("unknown", producer=name, idx=i, reason="no delivery report after its transaction")
+    ev.emit("note", text=f"{name} closed: {n} transactions ({dict(counts)}), {idx} sends, "
+                         f"{len(pending)} unknown, {len(retired)} instance(s) replaced")
+
+
 def run_kafka_python_producer(cfg: dict[str, Any], ev: EventWriter) -> None:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
@@ -341,6 +565,7 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 500,
         "enable.partition.eof": False,
+        "isolation.level": cfg.get("isolation", "read_committed"),
         "error_cb": on_error,
     }
     # reset = "seek": no automatic offset reset (auto.offset.reset=error); a partition without a
@@ -404,11 +629,32 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
                     partitions=parts(tps), assignment=sorted(after))
         return cb
 
+    committed: dict[int, int] = {}   # what this member last got acknowledged, per partition
+
     def commit_read(recs):
         """Commit synchronously the offsets after recs (recorded as commit events)."""
         nxt: dict[int, int] = {}
         for p, o, _ in recs:
             nxt[p] = max(nxt.get(p, 0), o + 1)
+        commit_offsets(nxt)
+
+    def commit_positions():
+        """With transactions in the topic, the offset after the last record read is not the end:
+        a transaction marker (or an aborted transaction and its marker) follows, which a consumer
+        steps over without returning it.  librdkafka's position() does step over them, so when a
+        poll returned nothing, positions beyond this member's last commit are committed (what
+        Kafka recommends for read_committed consumers), else the group never reaches the high
+        watermark."""
+        try:
+            pos = consumer.position(consumer.assignment())
+        except ck.KafkaException:
+            return
+        nxt = {tp.partition: tp.offset for tp in pos if tp.topic == topic and tp.offset >= 0
+               and tp.offset > committed.get(tp.partition, -1)}
+        if nxt:
+            commit_offsets(nxt)
+
+    def commit_offsets(nxt: dict[int, int]):
         gen, member = gm()
         t_invoke = time.monotonic()
         common = dict(consumer=name, group=group, member=member, generation=gen, t_invoke=t_invoke)
@@ -420,12 +666,14 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
             return
         failed = {tp.partition: str(tp.error) for tp in result or [] if tp.error is not None}
         good = sorted((p, o) for p, o in nxt.items() if p not in failed)
+        committed.update(good)
         if good:
             ev.emit("commit", offsets=good, ok=True, error=None, **common)
         if failed:
             ev.emit("commit", offsets=sorted((p, nxt[p]) for p in failed), ok=False,
                     error="; ".join(f"{p}: {e}" for p, e in sorted(failed.items())), **common)
 
+    commit_position = bool(cfg.get("commit_position"))
     consumer.subscribe([topic], on_assign=callback("assign"), on_revoke=callback("revoke"),
                        on_lost=callback("lost"))
     deadline = time.monotonic() + cfg.get("max_s", 600)
@@ -444,6 +692,8 @@ def run_group_consumer(cfg: dict[str, Any], ev: EventWriter) -> None:
         if recs:
             ev.emit("poll", consumer=name, records=recs)
             commit_read(recs)
+        elif commit_position and not msgs:
+            commit_positions()
         # After the commit of what was read: a reset is a seek, later than both.
         for partition, error in resets:
             reset_to_log_start(consumer, topic, partition, error, name, ev)
@@ -492,7 +742,16 @@ def reset_to_log_start(consumer, topic: str, partition: int, error: str, name: s
 # in-process helpers for the run: final drain, committed offsets, catch-up
 # ---------------------------------------------------------------------------------------------
 
-def high_watermarks(consumer, topic: str, partitions: int, timeout: float) -> dict[int, int]:
+def high_watermarks(consumer, topic: str, partitions: int, timeout: float,
+                    log: logging.Logger | None = None) -> dict[int, int]:
+    """The end offsets of every partition (ListOffsets latest, the consumer's isolation level),
+    retried until timeout.
+
+    A failure refreshes the topic's metadata before the next try: librdkafka's
+    get_watermark_offsets takes the partition leader from its metadata cache and, when the
+    cached leader is -1 (a Metadata answer of LEADER_NOT_AVAILABLE, legitimately given while a
+    leadership moves, e.g. a preferred-leader election just after a restart), fails at once
+    with _UNKNOWN_PARTITION without refreshing it, for as long as the entry lives (minutes)."""
     import confluent_kafka as ck
 
     deadline = time.monotonic() + timeout
@@ -501,10 +760,30 @@ def high_watermarks(consumer, topic: str, partitions: int, timeout: float) -> di
             return {p: consumer.get_watermark_offsets(ck.TopicPartition(topic, p), timeout=5,
                                                       cached=False)[1]
                     for p in range(partitions)}
-        except ck.KafkaException:
+        except ck.KafkaException as e:
+            if log is not None:
+                consumer.poll(0)   # serves librdkafka's queued log lines (no assignment yet)
+                log.warning("get_watermark_offsets(%s): %s", topic, e)
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+            try:
+                consumer.list_topics(topic, timeout=5)   # updates the metadata cache
+            except ck.KafkaException:
+                pass
+
+
+def client_log(name: str, path: Path | None) -> logging.Logger | None:
+    """A logger writing a client's librdkafka log (and the harness's notes on it) to path."""
+    if path is None:
+        return None
+    log = logging.getLogger(f"chaos.client.{name}.{id(path)}")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(created).3f %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    return log
 
 
 def committed_offsets(bootstrap: str, topic: str, partitions: int, group: str, emit,
@@ -560,20 +839,33 @@ def wait_caught_up(bootstrap: str, topic: str, partitions: int, group: str, time
         c.close()
 
 
-def drain(bootstrap: str, topic: str, partitions: int, name: str, emit, timeout: float) -> bool:
-    """Read every partition from offset 0 up to its high watermark with manual assignment,
-    recording assign / poll / drain events as consumer `name`."""
+def drain(bootstrap: str, topic: str, partitions: int, name: str, emit, timeout: float,
+          isolation: str = "read_committed", log_path: Path | None = None) -> bool:
+    """Read every partition from offset 0 up to its end with manual assignment, recording
+    assign / poll / drain events as consumer `name`.
+
+    The end is what ListOffsets(latest) answers for the isolation level: the high watermark, or
+    for read_committed the last stable offset (the same once no transaction is open).  A
+    partition is done once its position reaches the end: the offset after the last record read,
+    or the offset a partition-EOF event reports, which covers a log ending in records the
+    consumer steps over without returning them (transaction markers; for read_committed, aborted
+    transactions).  With log_path, librdkafka's metadata debug log goes there."""
     import confluent_kafka as ck
 
-    c = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": f"{name}-unused",
-                     "enable.auto.commit": False, "enable.auto.offset.store": False,
-                     "auto.offset.reset": "earliest", "enable.partition.eof": False})
+    log = client_log(name, log_path)
+    conf = {"bootstrap.servers": bootstrap, "group.id": f"{name}-unused",
+            "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest", "enable.partition.eof": True,
+            "isolation.level": isolation}
+    if log is not None:
+        conf.update({"debug": "metadata,topic", "logger": log})
+    c = ck.Consumer(conf)
     hw: dict[int, int] = {}
     pos = {p: 0 for p in range(partitions)}
     error = None
     try:
         deadline = time.monotonic() + timeout
-        hw = high_watermarks(c, topic, partitions, timeout / 2)
+        hw = high_watermarks(c, topic, partitions, timeout / 2, log)
         emit("assign", consumer=name, group=None, member=None, generation=None,
              partitions=list(range(partitions)), assignment=list(range(partitions)),
              positions=[[p, 0] for p in range(partitions)])
@@ -585,6 +877,9 @@ def drain(bootstrap: str, topic: str, partitions: int, name: str, emit, timeout:
             recs = []
             for m in c.consume(num_messages=1000, timeout=0.5):
                 if m.error() is not None:
+                    if m.error().code() == ck.KafkaError._PARTITION_EOF:
+                        pos[m.partition()] = max(pos[m.partition()], m.offset())
+                        continue
                     emit("client_error", client=name, error=str(m.error()))
                     continue
                 recs.append([m.partition(), m.offset(), m.value().decode()])
@@ -595,9 +890,12 @@ def drain(bootstrap: str, topic: str, partitions: int, name: str, emit, timeout:
         error = str(e)
     finally:
         c.close()
+        for handler in list(log.handlers) if log is not None else []:
+            handler.close()
+            log.removeHandler(handler)
     complete = error is None and all(pos[p] >= hw.get(p, 0) for p in range(partitions)) and bool(hw)
     emit("drain", consumer=name, high_watermarks=sorted(hw.items()), positions=sorted(pos.items()),
-         complete=complete, error=error)
+         complete=complete, error=error, isolation=isolation)
     return complete
 
 
@@ -607,7 +905,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     ev = EventWriter(cfg["events"])
     if role == "producer":
-        if cfg["client"] == "confluent-kafka":
+        if cfg["client"] == "confluent-kafka" and cfg.get("transactional_id"):
+            run_txn_producer(cfg, ev)
+        elif cfg["client"] == "confluent-kafka":
             run_confluent_producer(cfg, ev)
         elif cfg["client"] == "kafka-python":
             run_kafka_python_producer(cfg, ev)

@@ -1013,3 +1013,266 @@ def test_replica_batches_that_cannot_be_decoded_are_not_compared():
     h = replicated_history()
     h.replica(1, 0, [(0, "a")], opaque=[(1, 2)])
     assert checker.check(h).ok
+
+
+# ---------------------------------------------------------------------------------------------
+# transactions: aborted-read, committed-lost, txn-atomicity, and the other checks around them
+# ---------------------------------------------------------------------------------------------
+# The log of txn_history(), as the broker would hold it (M = a transaction marker, which no
+# consumer returns; offsets of both partitions):
+#   p0: 0 a | 1 t0 (txn 0) | 2 M commit | 3 t2 (txn 1) | 4 M abort | 5 t4 (txn 2) | 6 M commit | 7 b
+#   p1: 0 t1 (txn 0) | 1 M commit | 2 t3 (txn 1) | 3 M abort | 4 c
+COMMITTED_VIEW = {0: [(0, "a"), (1, "t0"), (5, "t4"), (7, "b")], 1: [(0, "t1"), (4, "c")]}
+UNCOMMITTED_VIEW = {0: [(0, "a"), (1, "t0"), (3, "t2"), (5, "t4"), (7, "b")],
+                    1: [(0, "t1"), (2, "t3"), (4, "c")]}
+HW = {0: 8, 1: 5}
+
+
+def drain_at(h: History, name: str, records: dict[int, list[tuple[int, str]]],
+             hw: dict[int, int] | None = None, complete: bool = True):
+    """A final drain `name` reading records[p] = [(offset, value)...] from offset 0, ending at hw
+    (its position there: the partition's end, markers included)."""
+    hw = HW if hw is None else hw
+    h.assignment("assign", name, list(records), positions={p: 0 for p in records})
+    for p, recs in records.items():
+        if recs:
+            h.poll(name, [(p, o, v) for o, v in recs])
+    h.drain(name, hw, dict(hw), complete)
+
+
+def txn_send(h: History, idx: int, value: str, txn: int, at: tuple[int, int] | None):
+    """A send of transactional producer "t" in transaction txn, delivered at `at` (or failed)."""
+    h.send("t", idx, value, at[0] if at else idx % 2, txn=txn)
+    if at is None:
+        h.fail("t", idx, "Local: Purged in queue")
+    else:
+        h.ack("t", idx, at[0], at[1])
+
+
+def txn_history(*, committed_view=None, uncommitted_view=None, group_reads=None,
+                txn1_outcome: str = "aborted", txn1_commit_requested: bool = False) -> History:
+    """Producer "p" (plain, idempotent) and "t" (transactional): txn 0 committed, txn 1 aborted
+    (by default), txn 2 committed; group member c1 reading the committed view; a read_committed
+    drain and a read_uncommitted one (drain-uncommitted)."""
+    h = History({"scenario": "unit-txn"})
+    h.add_producer("p", idempotent=True)
+    h.add_producer("t", idempotent=True, transactional=True)
+    h.add_consumer("c1", kind="group", group="g")
+    h.add_consumer("drain", kind="drain")
+    h.add_consumer("drain-uncommitted", kind="drain", isolation="read_uncommitted")
+    h.send("p", 0, "a", 0)
+    h.ack("p", 0, 0, 0)
+    txn_send(h, 0, "t0", 0, (0, 1))
+    txn_send(h, 1, "t1", 0, (1, 0))
+    h.txn("t", 0, [0, 1], decision="commit", outcome="committed")
+    txn_send(h, 2, "t2", 1, (0, 3))
+    txn_send(h, 3, "t3", 1, (1, 2))
+    h.txn("t", 1, [2, 3], decision="abort" if not txn1_commit_requested else "commit",
+          outcome=txn1_outcome, commit_requested=txn1_commit_requested)
+    txn_send(h, 4, "t4", 2, (0, 5))
+    h.txn("t", 2, [4], decision="commit", outcome="committed")
+    h.send("p", 1, "b", 0)
+    h.ack("p", 1, 0, 7)
+    h.send("p", 2, "c", 1)
+    h.ack("p", 2, 1, 4)
+    h.assignment("assign", "c1", [0, 1], group="g", member="m1", generation=1)
+    for p, recs in (group_reads or COMMITTED_VIEW).items():
+        if recs:
+            h.poll("c1", [(p, o, v) for o, v in recs])
+    h.commit("c1", dict(HW), group="g", member="m1", generation=1)   # positions past the markers
+    h.committed("g", dict(HW))
+    drain_at(h, "drain", COMMITTED_VIEW if committed_view is None else committed_view)
+    drain_at(h, "drain-uncommitted", UNCOMMITTED_VIEW if uncommitted_view is None
+             else uncommitted_view)
+    return h
+
+
+def test_transactional_history_passes_with_markers_and_aborted_records_skipped():
+    h = txn_history()
+    r = checker.check(h)
+    assert r.ok and r.anomalies == [], r.summary()
+    assert (r.stats["txns"], r.stats["txns_committed"], r.stats["txns_aborted"],
+            r.stats["txns_unknown"]) == (3, 2, 1, 0)
+
+
+def test_transactional_history_round_trips_through_json(tmp_path):
+    h = txn_history()
+    h.save(tmp_path / "h.json")
+    h2 = History.load(tmp_path / "h.json")
+    assert h2.producers["t"].transactional and not h2.producers["p"].transactional
+    assert h2.consumers["drain-uncommitted"].isolation == "read_uncommitted"
+    assert checker.check(h2).to_json() == checker.check(h).to_json()
+
+
+def test_aborted_value_read_by_a_group_member_is_an_aborted_read():
+    reads = {0: [(0, "a"), (1, "t0"), (3, "t2"), (5, "t4"), (7, "b")], 1: COMMITTED_VIEW[1]}
+    r = checker.check(txn_history(group_reads=reads))
+    assert r.counts() == {"aborted-read": 1}
+    a = r.of("aborted-read")[0]
+    assert (a.data["value"], a.data["consumer"], a.data["transaction"]["outcome"]) == (
+        "t2", "c1", "aborted")
+    assert not r.ok
+
+
+def test_aborted_value_read_by_the_read_committed_drain_is_an_aborted_read():
+    view = {0: COMMITTED_VIEW[0], 1: [(0, "t1"), (2, "t3"), (4, "c")]}
+    r = checker.check(txn_history(committed_view=view))
+    assert r.counts() == {"aborted-read": 1}
+    assert r.of("aborted-read")[0].data["consumer"] == "drain"
+
+
+def test_aborted_values_read_uncommitted_are_fine_and_never_lost():
+    # drain-uncommitted reads t2 and t3 (delivered, then aborted); nobody read_committed does.
+    r = checker.check(txn_history())
+    assert "aborted-read" not in r.kinds() and "lost" not in r.kinds()
+    # and without the read_uncommitted drain, the aborted values are simply never read
+    h = txn_history(uncommitted_view={0: [], 1: []})
+    assert "lost" not in checker.check(h).kinds()
+
+
+def test_unknown_outcome_without_a_commit_request_must_stay_invisible():
+    reads = {0: COMMITTED_VIEW[0], 1: [(0, "t1"), (2, "t3"), (4, "c")]}
+    h = txn_history(group_reads=reads, txn1_outcome="unknown")
+    r = checker.check(h)
+    assert r.counts() == {"aborted-read": 1}
+    assert "commit never requested" in r.of("aborted-read")[0].detail
+
+
+def test_committed_value_missing_from_the_drain_is_committed_lost():
+    # the group member read t4, the final read_committed drain did not
+    view = {0: [(0, "a"), (1, "t0"), (7, "b")], 1: COMMITTED_VIEW[1]}
+    r = checker.check(txn_history(committed_view=view))
+    assert r.counts()["committed-lost"] == 1
+    a = r.of("committed-lost")[0]
+    assert a.data["value"] == "t4" and a.data["transaction"]["outcome"] == "committed"
+    assert "lost" not in r.kinds()   # transactional sends are committed-lost's, not lost's
+    assert not r.ok
+
+
+def test_committed_value_read_only_uncommitted_is_committed_lost():
+    view = {0: COMMITTED_VIEW[0], 1: [(4, "c")]}
+    reads = {0: COMMITTED_VIEW[0], 1: [(4, "c")]}
+    r = checker.check(txn_history(committed_view=view, group_reads=reads))
+    assert r.of("committed-lost")[0].data["value"] == "t1"
+    assert r.counts()["committed-lost"] == 1
+
+
+def test_committed_transaction_with_a_failed_delivery_report_is_still_covered():
+    # commit_transaction returned: all its records were delivered, whatever a report said
+    h = txn_history()
+    txn_send(h, 5, "t5", 3, None)
+    h.txn("t", 3, [5], decision="commit", outcome="committed")
+    r = checker.check(h)
+    assert r.counts() == {"committed-lost": 1}
+    assert r.of("committed-lost")[0].data["value"] == "t5"
+
+
+def test_unknown_transaction_partially_visible_breaks_atomicity():
+    # txn 1 of unknown outcome whose commit was requested: the group member saw t3 (so it
+    # committed), the drain has t3 but not t2
+    reads = {0: COMMITTED_VIEW[0], 1: [(0, "t1"), (2, "t3"), (4, "c")]}
+    h = txn_history(group_reads=reads, committed_view=reads, txn1_outcome="unknown",
+                    txn1_commit_requested=True)
+    r = checker.check(h)
+    # t2 at 0@3 must then be visible: the drain and the member skipping it are skips too
+    assert r.counts() == {"txn-atomicity": 1, "skipped-poll": 2}, r.summary()
+    assert {a.data["must_return"][0] for a in r.of("skipped-poll")} == {3}
+    a = r.of("txn-atomicity")[0]
+    assert a.data["missing_from_drain"] == ["t2"] and a.data["read_committed"] == ["t3"]
+
+
+def test_unknown_transaction_all_or_nothing_is_fine():
+    # invisible everywhere: it aborted
+    h = txn_history(txn1_outcome="unknown", txn1_commit_requested=True)
+    assert checker.check(h).ok
+    # visible in full: it committed (and its offsets are then no longer skippable)
+    view = {0: [(0, "a"), (1, "t0"), (3, "t2"), (5, "t4"), (7, "b")],
+            1: [(0, "t1"), (2, "t3"), (4, "c")]}
+    h = txn_history(group_reads=view, committed_view=view, txn1_outcome="unknown",
+                    txn1_commit_requested=True)
+    r = checker.check(h)
+    assert r.ok and r.anomalies == [], r.summary()
+
+
+def test_transaction_seen_by_a_member_but_gone_from_the_drain_breaks_atomicity():
+    view = {0: [(0, "a"), (1, "t0"), (3, "t2"), (5, "t4"), (7, "b")],
+            1: [(0, "t1"), (2, "t3"), (4, "c")]}
+    h = txn_history(group_reads=view, txn1_outcome="unknown", txn1_commit_requested=True)
+    r = checker.check(h)
+    assert r.counts()["txn-atomicity"] == 1
+    assert sorted(r.of("txn-atomicity")[0].data["missing_from_drain"]) == ["t2", "t3"]
+
+
+def test_plain_value_read_only_by_the_read_uncommitted_drain_is_lost():
+    view = {0: [(0, "a"), (1, "t0"), (5, "t4")], 1: COMMITTED_VIEW[1]}
+    reads = {0: [(0, "a"), (1, "t0"), (5, "t4")], 1: COMMITTED_VIEW[1]}
+    r = checker.check(txn_history(committed_view=view, group_reads=reads))
+    assert r.counts() == {"lost": 1}
+    assert r.of("lost")[0].data["value"] == "b"
+
+
+def test_read_committed_skip_over_a_committed_record_is_a_skipped_poll():
+    # the group member skips t4 at 0@5 (a committed value: it must return it)
+    reads = {0: [(0, "a"), (1, "t0"), (7, "b")], 1: COMMITTED_VIEW[1]}
+    r = checker.check(txn_history(group_reads=reads))
+    assert r.counts() == {"skipped-poll": 1}
+    assert r.of("skipped-poll")[0].data["must_return"] == [5]
+
+
+def test_read_uncommitted_skip_over_an_aborted_record_is_a_skipped_poll():
+    view = {0: [(0, "a"), (1, "t0"), (5, "t4"), (7, "b")], 1: UNCOMMITTED_VIEW[1]}
+    r = checker.check(txn_history(uncommitted_view=view))
+    assert r.counts() == {"skipped-poll": 1}
+    a = r.of("skipped-poll")[0]
+    assert a.data["consumer"] == "drain-uncommitted" and a.data["must_return"] == [3]
+
+
+def test_skips_without_transactional_producers_are_always_anomalies():
+    # the same log shapes without a transactional producer: every gap is a skip
+    h = base()
+    produce(h, "p", [("a", 0, 0), ("b", 0, 2)])
+    drain_at(h, "drain", {0: [(0, "a"), (2, "b")]}, hw={0: 3})
+    assert kinds(h) == {"skipped-poll": 1}
+
+
+def test_transactional_producer_order_and_duplicates_are_checked():
+    h = txn_history()
+    txn_send(h, 5, "t5", 3, (1, 6))
+    txn_send(h, 6, "t6", 3, (1, 5))   # acked below an earlier send of the same producer
+    h.txn("t", 3, [5, 6], decision="commit", outcome="committed")
+    h.poll("c1", [(1, 5, "t6"), (1, 6, "t5"), (1, 8, "t5")])
+    r = checker.check(h)
+    assert r.counts()["reorder"] == 1 and r.counts()["duplicate"] == 1
+    assert "reorder-allowed" not in r.kinds() and "duplicate-allowed" not in r.kinds()
+
+
+def test_last_stable_offset_below_the_high_watermark_at_the_end_is_an_open_transaction():
+    h = txn_history()
+    h.drain("drain", {0: 6, 1: 5}, {0: 6, 1: 5}, True)
+    r = checker.check(h)
+    assert r.counts() == {"drain-incomplete": 1}
+    assert r.of("drain-incomplete")[0].data["below"] == {0: [6, 8]}
+
+
+def test_transactional_producer_without_a_committed_transaction_is_no_progress():
+    h = base()
+    h.add_producer("t", idempotent=True, transactional=True)
+    produce(h, "p", [("a", 0, 0)])
+    txn_send(h, 0, "t0", 0, (0, 1))
+    h.txn("t", 0, [0], decision="abort", outcome="aborted")
+    drain_at(h, "drain", {0: [(0, "a")]}, hw={0: 3})
+    r = checker.check(h)
+    assert r.counts() == {"no-progress": 1}
+    assert r.of("no-progress")[0].data["producer"] == "t"
+
+
+@pytest.mark.parametrize("mutate, problem", [
+    (lambda h: h.txn("t", 0, [0, 1], outcome="aborted"), "ended twice"),
+    (lambda h: (h.send("t", 9, "t9", 0, txn=7), h.txn("t", 7, [8, 9], outcome="committed")),
+     "its event names sends"),
+])
+def test_malformed_transactions(mutate, problem):
+    h = txn_history()
+    mutate(h)
+    r = checker.check(h)
+    assert any(problem in a.detail for a in r.of("malformed-history")), r.summary()
