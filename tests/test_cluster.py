@@ -848,6 +848,46 @@ def test_transactions_span_partitions_led_by_every_node_and_survive_coordinator_
                                        partitions=partitions)
 
 
+@pytest.mark.timeout(180)
+def test_a_transaction_open_when_every_node_is_killed_can_be_aborted_after_the_restart(
+        cluster, topic_name):
+    """kill -9 of every node at once with a transaction open, after enough transactions that
+    its __transaction_state partition holds hundreds of records; then every node restarts. The
+    coordinator must have loaded the whole replicated state before answering (a leader resuming
+    its term after a restart applies the committed log from the start again): the producer's
+    abort succeeds (it was answered INVALID_TXN_STATE when the coordinator loaded a prefix), the
+    open transaction stays invisible to read_committed, and every committed one stays visible."""
+    from test_transactions import (TXN_OP_TIMEOUT, per_partition, plain_produce, produce_txn,
+                                   read_through_sentinels, sentinels, spread, txn_producer)
+
+    partitions = 3
+    c = cluster.start()
+    c.create_topic(topic_name, partitions)
+    txn_id = f"txn-{topic_name}"
+    producer = txn_producer(c.bootstrap(), txn_id)
+    producer.init_transactions(TXN_OP_TIMEOUT)
+    committed: list = []
+    for i in range(60):   # 3+ __transaction_state records each
+        values = spread(f"committed-{i}", 3, partitions)
+        producer.begin_transaction()
+        produce_txn(producer, topic_name, values)
+        producer.commit_transaction(TXN_OP_TIMEOUT)
+        committed += values
+    left_open = spread("left-open", 9, partitions)
+    producer.begin_transaction()
+    produce_txn(producer, topic_name, left_open)
+
+    for i in c.ids:
+        c[i].kill9()
+    c.start()
+    producer.abort_transaction(PROGRESS_TIMEOUT_S)
+    marks = sentinels("end", partitions)
+    plain_produce(c.bootstrap(), topic_name, marks)
+    seen = read_through_sentinels(c.bootstrap(), topic_name, partitions, "read_committed", marks,
+                                  timeout=PROGRESS_TIMEOUT_S)
+    assert seen == per_partition(committed, marks, partitions=partitions)
+
+
 
 @pytest.mark.timeout(120)
 def test_a_late_batch_is_refused_by_a_leader_whose_transaction_coordinator_is_elsewhere(

@@ -157,22 +157,35 @@ pub trait PartitionCoordinator: Send + Sync + 'static {
 }
 
 /// Cluster mode: follows the leadership of one partition of a coordinator's internal topic.
-/// When this node becomes its leader and has applied an entry of its own term (so everything
-/// before is committed), the coordinator loads it; when it stops leading, it is unloaded. Ends
-/// when the partition's Raft group stops.
+/// When this node becomes its leader and has applied its whole log as it was when the
+/// leadership began (the leader's log holds every committed entry, so everything committed
+/// before is then applied), the coordinator loads it; when it stops leading, it is unloaded.
+/// Ends when the partition's Raft group stops.
+///
+/// "An entry of its own term applied" is not enough: a node restarted with a committed vote for
+/// itself resumes leading the same term without a new entry, and the first entry it applies
+/// may be far below what was committed before the restart.
 pub async fn follow_leadership<C: PartitionCoordinator>(c: Arc<C>, partition: Arc<Partition>) {
     let Some(raft) = partition.raft().cloned() else {
         return;
     };
     let p = partition.tp.partition;
     let mut metrics = raft.metrics();
+    // The leader's last log index when its current leadership began (None: not leading).
+    let mut led_from: Option<(u64, u64)> = None; // (term, last log index)
     loop {
         let (leading, caught_up) = {
             let m = metrics.borrow();
+            let leading = m.state.is_leader();
+            led_from = match led_from {
+                Some((term, index)) if leading && term == m.current_term => Some((term, index)),
+                _ if leading => Some((m.current_term, m.last_log_index.unwrap_or(0))),
+                _ => None,
+            };
+            let applied = m.last_applied.map(|a| a.index);
             (
-                m.state.is_leader(),
-                m.last_applied
-                    .is_some_and(|a| a.leader_id.term == m.current_term),
+                leading,
+                led_from.is_some_and(|(_, index)| index == 0 || applied >= Some(index)),
             )
         };
         let loaded = c.is_loaded(p);
