@@ -7,8 +7,9 @@ use crate::transport::wire::ControllerWriteError;
 use crate::transport::{GroupId, PeerHandler, PeerRequest, PeerResponse};
 use crate::txn_markers::MarkerWriter;
 use crate::types::{Applied, RecordBatch};
-use crate::types::{NodeId, Raft};
+use crate::types::{LogId, NodeId, Raft};
 use openraft::error::{ClientWriteError, RaftError};
+use openraft::raft::{VoteRequest, VoteResponse};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
@@ -20,6 +21,9 @@ pub struct RaftGroups {
     pub directory: LeaderDirectory,
     /// Writes transaction markers peers ask for (set by the broker once it is open).
     markers: OnceLock<Arc<dyn MarkerWriter>>,
+    /// Groups whose replica here lost entries it had, with the last entry it had: it grants no
+    /// vote to a candidate whose log is shorter than that until repaired.
+    repairing: RwLock<HashMap<GroupId, LogId>>,
 }
 
 impl RaftGroups {
@@ -29,7 +33,40 @@ impl RaftGroups {
             groups: RwLock::default(),
             directory: LeaderDirectory::default(),
             markers: OnceLock::new(),
+            repairing: RwLock::default(),
         }
+    }
+
+    /// Marks the group's replica here as repairing lost entries up to `had` (None: repaired).
+    pub fn set_repairing(&self, group: &GroupId, had: Option<LogId>) {
+        let mut m = self
+            .repairing
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        match had {
+            Some(c) => m.insert(group.clone(), c),
+            None => m.remove(group),
+        };
+    }
+
+    /// A vote request this replica must refuse whatever Raft says: it lost entries it had, and
+    /// the candidate's log is shorter than the one it had (Raft's vote rule on the log it had:
+    /// the candidate may lack committed entries).
+    fn refuse_vote(
+        &self,
+        group: &GroupId,
+        req: &VoteRequest<NodeId>,
+    ) -> Option<VoteResponse<NodeId>> {
+        let had = *self
+            .repairing
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(group)?;
+        (req.last_log_id < Some(had)).then_some(VoteResponse {
+            vote: req.vote,
+            vote_granted: false,
+            last_log_id: Some(had),
+        })
     }
     pub fn insert(&self, group: GroupId, raft: Raft) {
         self.groups
@@ -88,9 +125,14 @@ impl PeerHandler for RaftGroups {
                 Some(raft) => PeerResponse::AppendEntries(raft.append_entries(r).await),
                 None => PeerResponse::UnknownGroup,
             },
-            PeerRequest::Vote(g, r) => match self.get(&g) {
-                Some(raft) => PeerResponse::Vote(raft.vote(r).await),
-                None => PeerResponse::UnknownGroup,
+            PeerRequest::Vote(g, r) => match (self.get(&g), self.refuse_vote(&g, &r)) {
+                (Some(_), Some(refused)) => {
+                    tracing::info!(group = %g, candidate = ?r.vote, last_log = ?r.last_log_id,
+                        "vote refused: this replica is repairing entries it lost");
+                    PeerResponse::Vote(Ok(refused))
+                }
+                (Some(raft), None) => PeerResponse::Vote(raft.vote(r).await),
+                (None, _) => PeerResponse::UnknownGroup,
             },
             PeerRequest::InstallSnapshot(g, r) => match self.get(&g) {
                 Some(raft) => PeerResponse::InstallSnapshot(raft.install_snapshot(r).await),

@@ -84,6 +84,38 @@ fn open_replica(
     Ok(Arc::new(Mutex::new(replica)))
 }
 
+/// A replica that lost entries it had (`ReplicaLog::lost_upto`: its log was cut below its
+/// recorded end, so it may have lost committed entries) stands for no election, and refuses its
+/// vote to a candidate whose log is shorter than the one it had, until its log is at least as
+/// long again (the leader sends what it lacks as to any follower that is behind). Without this,
+/// it could help elect a leader that lacks committed entries.
+fn guard_repair(groups: &Arc<RaftGroups>, group: &GroupId, raft: &Raft, replica: &SharedReplica) {
+    let Some(had) = lock(replica).lost_upto() else {
+        return;
+    };
+    raft.runtime_config().elect(false);
+    groups.set_repairing(group, Some(had));
+    let (groups, group, raft, replica) = (
+        Arc::clone(groups),
+        group.clone(),
+        raft.clone(),
+        Arc::clone(replica),
+    );
+    tokio::spawn(async move {
+        let mut metrics = raft.metrics();
+        let repaired = metrics
+            .wait_for(|_| lock(&replica).last_log_id() >= Some(had))
+            .await
+            .is_ok();
+        groups.set_repairing(&group, None);
+        if repaired {
+            raft.runtime_config().elect(true);
+            tracing::info!(%group, had = %had,
+                "the replica's log is as long as it was again; it votes and stands for election again");
+        }
+    });
+}
+
 /// `initialize` on every member: all write the same membership entry at index 0, so any of
 /// them starting first forms the group; on a node that already has a log it is refused,
 /// which is expected.
@@ -135,6 +167,7 @@ impl ReplicationNode {
         .await
         .map_err(raft_err)?;
         groups.insert(group.clone(), controller.clone());
+        guard_repair(&groups, &group, &controller, &replica);
         let server = tokio::spawn(serve(listener, node_id, Arc::clone(&groups)));
         let voters: BTreeSet<NodeId> = config.voters.keys().copied().collect();
         initialize(&controller, voters.clone()).await?;
@@ -388,6 +421,7 @@ impl ReplicationNode {
         .await
         .map_err(raft_err)?;
         self.groups.insert(group.clone(), raft.clone());
+        guard_repair(&self.groups, &group, &raft, &replica);
         self.replicas
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -1,4 +1,4 @@
-//! `raft-state`: a partition replica's vote, last known commit and purge point (JSON, replaced
+//! `raft-state`: a partition replica's vote, last known commit, purge point and last entry (JSON, replaced
 //! atomically). The vote is written before it is answered; the commit is a hint written lazily
 //! (a lost one is learned again from the leader), like Kafka's high-watermark checkpoint.
 
@@ -23,6 +23,10 @@ pub struct RaftState {
     pub first_index: u64,
     /// The Kafka log end offset before the first kept entry.
     pub first_offset: Offset,
+    /// The last entry of the log when it was last checkpointed, made durable before it was
+    /// recorded: a log that opens shorter than this lost entries it had (a corruption cut it).
+    #[serde(default)]
+    pub last_log: Option<LogId>,
 }
 
 impl RaftState {
@@ -68,14 +72,24 @@ mod tests {
             purged: None,
             first_index: 0,
             first_offset: 0,
+            last_log: Some(LogId::new(CommittedLeaderId::new(3, 0), 44)),
         };
         let json = serde_json::to_string(&state).unwrap_or_default();
         assert_eq!(
             json,
-            r#"{"vote":{"leader_id":{"term":3,"voted_for":2},"committed":true},"committed":{"leader_id":3,"index":41},"purged":null,"first_index":0,"first_offset":0}"#
+            r#"{"vote":{"leader_id":{"term":3,"voted_for":2},"committed":true},"committed":{"leader_id":3,"index":41},"purged":null,"first_index":0,"first_offset":0,"last_log":{"leader_id":3,"index":44}}"#
         );
         let back: RaftState = serde_json::from_str(&json).unwrap_or_default();
         assert_eq!(back, state);
+    }
+
+    /// Files written before `last_log` existed still load.
+    #[test]
+    fn a_file_without_last_log_loads() -> Result<(), serde_json::Error> {
+        let old =
+            r#"{"vote":null,"committed":null,"purged":null,"first_index":0,"first_offset":0}"#;
+        assert_eq!(serde_json::from_str::<RaftState>(old)?.last_log, None);
+        Ok(())
     }
 
     #[test]
@@ -88,6 +102,7 @@ mod tests {
             purged: Some(LogId::new(CommittedLeaderId::new(2, 0), 9)),
             first_index: 10,
             first_offset: 120,
+            last_log: None,
         };
         state.store(dir.path())?;
         assert_eq!(RaftState::load(dir.path())?, state);

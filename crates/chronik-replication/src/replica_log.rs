@@ -46,6 +46,9 @@ pub struct ReplicaLog {
     state: RaftState,
     /// `state.committed` changed since the file was last written.
     state_dirty: bool,
+    /// Set when the log opened shorter than it was recorded to be (a corruption cut entries it
+    /// had): the last entry recorded. See `lost_upto`.
+    lost_upto: Option<LogId>,
 }
 
 fn corrupt(dir: &Path, reason: String) -> StorageError {
@@ -53,6 +56,17 @@ fn corrupt(dir: &Path, reason: String) -> StorageError {
         path: dir.to_path_buf(),
         reason,
     }
+}
+
+/// The recorded end of the log (the last entry checkpointed, or the commit point if later)
+/// when the log (after any cut) ends before it.
+fn lost_upto(state: &RaftState, index: &EntryIndex) -> Option<LogId> {
+    let had = state.last_log.max(state.committed)?;
+    let last = index
+        .last()
+        .map(|(i, _)| i)
+        .or(state.purged.map(|p| p.index));
+    (last < Some(had.index)).then_some(had)
 }
 
 impl ReplicaLog {
@@ -73,6 +87,32 @@ impl ReplicaLog {
         let batches = lock_log(&log).batch_locations()?;
         let locs: Vec<_> = raft_only.entries().iter().map(RaftOnlyEntry::loc).collect();
         let (index, bad) = EntryIndex::rebuild(first, state.first_offset, &batches, &locs);
+        let mut state = state;
+        let lost_upto = lost_upto(&state, &index);
+        if let Some(had) = lost_upto {
+            tracing::warn!(dir = %dir.display(), last = ?index.last().map(|(i, _)| i),
+                had = %had,
+                "this replica lost Raft entries it had (its log was cut below its recorded end); \
+                 it repairs them from the leader and neither votes for a log shorter than it had \
+                 nor stands for election until then");
+            // What was committed beyond the cut is not here any more: the commit point (and
+            // with it the high watermark and the state machine's applied entry) goes back to
+            // the end of the log, and the leader sends the rest again.
+            let last = index
+                .last()
+                .map(|(i, loc)| log_id(loc.term(), i))
+                .or(state.purged);
+            state.committed = state.committed.min(last);
+            // A leader that restarts with a committed vote for itself resumes leading: not
+            // with a log that lacks entries it had.
+            if let Some(v) = state.vote.filter(|v| v.committed) {
+                state.vote = Some(crate::types::Vote::new(
+                    v.leader_id.term,
+                    v.leader_id.voted_for.unwrap_or_default(),
+                ));
+            }
+            state.store(dir)?;
+        }
         let committed_end = state
             .committed
             .map_or(state.first_offset, |c| index.offset_after(c.index));
@@ -118,7 +158,16 @@ impl ReplicaLog {
             raft_only,
             state,
             state_dirty: false,
+            lost_upto,
         })
+    }
+
+    /// The last entry this replica had recorded (durably) before its log was cut below it at
+    /// open (None: nothing it had is missing). Until its log reaches that entry again it must
+    /// not help elect a leader whose log is shorter (Raft's vote rule, applied to the log it had),
+    /// nor lead.
+    pub fn lost_upto(&self) -> Option<LogId> {
+        self.lost_upto
     }
 
     pub fn log(&self) -> &SharedLog {
@@ -347,8 +396,17 @@ impl ReplicaLog {
         }
     }
 
-    /// Writes the commit point if it changed (periodically and at shutdown).
+    /// Writes the commit point and the last entry if they changed (periodically and at
+    /// shutdown); the last entry only once it is durable.
     pub fn checkpoint(&mut self) -> Result<(), StorageError> {
+        // Until repaired, the end it had stays recorded (a restart before the repair keeps
+        // the guard).
+        let last = self.last_log_id().max(self.lost_upto);
+        if self.state.last_log != last {
+            self.sync()?;
+            self.state.last_log = last;
+            self.state_dirty = true;
+        }
         if self.state_dirty {
             self.state.store(&self.dir)?;
             self.state_dirty = false;

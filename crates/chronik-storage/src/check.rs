@@ -59,6 +59,7 @@ pub fn check_data_dir(dir: &Path) -> CheckReport {
             report.find(&dir.join(name), e.to_string());
         }
     }
+    let mut checked = std::collections::BTreeSet::new();
     for t in topics.values() {
         for p in 0..t.partitions {
             let pdir = dir.join(format!("{}-{p}", t.name));
@@ -68,9 +69,39 @@ pub fn check_data_dir(dir: &Path) -> CheckReport {
             }
             report.partitions += 1;
             check_partition(&pdir, &mut report);
+            checked.insert(pdir);
+        }
+    }
+    // A cluster node keeps its topics in the replicated metadata, not in topics.json: every
+    // other partition directory (`<topic>-<partition>`) is checked too.
+    for pdir in partition_dirs(dir) {
+        if !checked.contains(&pdir) {
+            report.partitions += 1;
+            check_partition(&pdir, &mut report);
         }
     }
     report
+}
+
+/// The directories of `dir` named like a partition's (`<topic>-<partition number>`), sorted.
+fn partition_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| {
+                n.rsplit_once('-').is_some_and(|(topic, p)| {
+                    !topic.is_empty() && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
+                })
+            })
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
 }
 
 fn segment_bases(dir: &Path) -> std::io::Result<Vec<Offset>> {
