@@ -119,7 +119,8 @@ not fail the run.  What each check means, precisely:
                     A send invoked after the server's fault layer had fail_syncs or disk_full on,
                     acknowledged before it was cleared ("disk_fault" event): its data was written
                     after every fsync started failing (or could not be written at all), so it was
-                    acknowledged without being durable.
+                    acknowledged without being durable.  Not for a fault on one node of a cluster
+                    (a "replicated" disk_fault): the other replicas may acknowledge meanwhile.
   server-failure    The harness saw the server misbehave: it did not become ready after a restart,
                     exited non-zero on SIGTERM, exited on its own, or logged a panic.
   probe-failed      A "probe" event whose observed state is not the expected one: e.g. /health/ready
@@ -799,7 +800,9 @@ def check_disk_faults(h: History) -> list[Anomaly]:
         if ev["type"] != "disk_fault":
             continue
         plan, t_on, t_off = ev.get("plan") or {}, ev["t_start"], ev["t"]
-        if plan.get("fail_syncs") or plan.get("disk_full"):
+        # One replica of three (replicated): the others may acknowledge meanwhile, and whether
+        # an acknowledged write survived is what "lost" decides.
+        if (plan.get("fail_syncs") or plan.get("disk_full")) and not ev.get("replicated"):
             what = "fsyncs failed" if plan.get("fail_syncs") else "the disk was full"
             for s in ix.sends.values():
                 if s.acked and s.t_invoke > t_on and s.t_outcome < t_off:

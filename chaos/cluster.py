@@ -11,7 +11,8 @@ log end offsets reached the leaders' high watermarks).  A condition not reached 
 NoLeader / NotCaughtUp (kinds of NodeNotReady, recorded as server-failure).  Disk faults act on a
 Node: through the server's test-only fault layer (`--test-fault-injection true`, `PUT
 /test/faults`, see set_faults()) and on its data dir while it is stopped (check_data_dir() runs
-`chronik-server check`).  Network-partition faults will act on a Node too (its ports).
+`chronik-server check`).  With a Network (chaos/netns.py) each node runs in its own network
+namespace, on its own address (fixed ports), and network-partition faults cut links between them.
 
 Every process the chaos run starts is tied to it: spawn() runs children under
 `setpriv --pdeathsig KILL` (when available), so they get SIGKILL if the run dies, and the run keeps
@@ -32,6 +33,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from chaos.netns import Network
+from chaos.proxy import DelayProxy
+
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
 # How long the partitions of a cluster may take to agree on a (new) leader, and a restarted node
@@ -39,6 +43,9 @@ STOP_TIMEOUT_S = 30.0
 # timeout of 0.5-1 s): these are about progress on a shared 2-core machine, not latency.
 LEADER_TIMEOUT_S = 30.0
 CATCH_UP_TIMEOUT_S = 60.0
+
+# The ports of a node in its own network namespace (its own address: no clash).
+NETNS_KAFKA_PORT, NETNS_HTTP_PORT, NETNS_RAFT_PORT = 9092, 8080, 5001
 
 _SETPRIV = shutil.which("setpriv")
 _children: list[subprocess.Popen] = []
@@ -118,8 +125,11 @@ class Node:
     """One chronik-server process: fixed node id, ports and data dir across restarts."""
 
     def __init__(self, node_id: int, workdir: Path, binary: Path, extra_args: list[str],
-                 ports: tuple[int, int] | None = None, raft_port: int | None = None):
+                 ports: tuple[int, int] | None = None, raft_port: int | None = None,
+                 host: str = "127.0.0.1", prefix: list[str] = ()):
         self.node_id = node_id
+        self.host = host                         # the address every listener binds
+        self.prefix = list(prefix)               # e.g. `ip netns exec NS` (chaos/netns.py)
         self.workdir = workdir
         self.binary = binary
         self.extra_args = list(extra_args)
@@ -127,22 +137,27 @@ class Node:
         self.log_path = workdir / f"node{node_id}.log"
         self.kafka_port, self.http_port = ports or free_ports(2)
         self.raft_port = raft_port               # cluster mode only
-        self.peers: dict[int, int] = {}          # the other voters: node id -> Raft port
+        self.peers: dict[int, str] = {}          # the other voters: node id -> Raft address
         self.proc: subprocess.Popen | None = None
         self.paused = False
         self.starts = 0
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def raft_addr(self) -> str:
+        return f"{self.host}:{self.raft_port}"
 
     def command(self) -> list[str]:
-        cmd = [str(self.binary), "--node-id", str(self.node_id), "--data-dir", str(self.data_dir),
-               "--kafka-addr", self.bootstrap, "--http-addr", f"127.0.0.1:{self.http_port}"]
+        cmd = self.prefix + [
+            str(self.binary), "--node-id", str(self.node_id), "--data-dir", str(self.data_dir),
+            "--kafka-addr", self.bootstrap, "--http-addr", f"{self.host}:{self.http_port}"]
         if self.raft_port is not None:
-            cmd += ["--raft-addr", f"127.0.0.1:{self.raft_port}"]
-            for peer, port in sorted(self.peers.items()):
-                cmd += ["--peer", f"{peer}=127.0.0.1:{port}"]
+            cmd += ["--raft-addr", self.raft_addr]
+            for peer, addr in sorted(self.peers.items()):
+                cmd += ["--peer", f"{peer}={addr}"]
         return cmd + self.extra_args
 
     # -- state -----------------------------------------------------------------------------
@@ -159,7 +174,7 @@ class Node:
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://{self.host}:{self.http_port}"
 
     def ready(self) -> bool:
         return self.ready_status() == 200
@@ -304,16 +319,41 @@ class Cluster:
     """The nodes of a scenario: one, or several forming a Raft cluster (each started with
     `--raft-addr` and a `--peer` per other voter)."""
 
-    def __init__(self, workdir: Path, binary: Path, size: int = 1, extra_args: list[str] = ()):
+    def __init__(self, workdir: Path, binary: Path, size: int = 1, extra_args: list[str] = (),
+                 network: Network | None = None, peer_proxies: bool = False):
+        self.network = network
+        # With peer_proxies: every peer link i -> j goes through a DelayProxy (chaos/proxy.py) of
+        # its own (node i's --peer j= names the proxy), so that links can be slowed one by one.
+        self.links: dict[tuple[int, int], DelayProxy] = {}
         if size == 1:
             self.nodes = [Node(1, workdir, binary, list(extra_args))]
             return
-        ports = free_ports(3 * size)   # all at once: no port handed out twice
-        self.nodes = [Node(i + 1, workdir, binary, list(extra_args),
-                           ports=(ports[3 * i], ports[3 * i + 1]), raft_port=ports[3 * i + 2])
-                      for i in range(size)]
+        if network is not None:
+            # Own address per node: the same fixed ports everywhere.
+            self.nodes = [Node(i, workdir, binary, list(extra_args),
+                               ports=(NETNS_KAFKA_PORT, NETNS_HTTP_PORT), raft_port=NETNS_RAFT_PORT,
+                               host=network.ip(i), prefix=network.exec_prefix(i))
+                          for i in range(1, size + 1)]
+        else:
+            ports = free_ports(3 * size)   # all at once: no port handed out twice
+            self.nodes = [Node(i + 1, workdir, binary, list(extra_args),
+                               ports=(ports[3 * i], ports[3 * i + 1]), raft_port=ports[3 * i + 2])
+                          for i in range(size)]
         for n in self.nodes:
-            n.peers = {m.node_id: m.raft_port for m in self.nodes if m is not n}
+            n.peers = {m.node_id: m.raft_addr for m in self.nodes if m is not n}
+        if peer_proxies:
+            for n in self.nodes:
+                for m in self.nodes:
+                    if m is not n:
+                        link = DelayProxy(m.host, m.raft_port).start()
+                        self.links[(n.node_id, m.node_id)] = link
+                        n.peers[m.node_id] = f"127.0.0.1:{link.port}"
+
+    def slow_links(self, node_id: int, delay_ms: float) -> None:
+        """Delay every peer link to and from node_id by delay_ms (0: back to normal)."""
+        for (a, b), link in self.links.items():
+            if node_id in (a, b):
+                link.set_delay(delay_ms)
 
     @property
     def multi(self) -> bool:
@@ -328,7 +368,10 @@ class Cluster:
 
     def start(self) -> None:
         """Start every node; a cluster node cannot be ready before a majority runs, so all are
-        launched first and readiness is awaited afterwards."""
+        launched first and readiness is awaited afterwards.  With a Network, it is created
+        first (raises NetworkUnavailable where namespaces cannot be made)."""
+        if self.network is not None and not self.network.created:
+            self.network.create()
         for n in self.nodes:
             n.start(wait=not self.multi)
         for n in self.nodes:
@@ -350,6 +393,10 @@ class Cluster:
     def close(self) -> None:
         for n in self.nodes:
             n.close()
+        for link in self.links.values():
+            link.close()
+        if self.network is not None:
+            self.network.close()
 
     # -- cluster state, from GET /cluster ------------------------------------------------------
     def live(self) -> list[Node]:
@@ -365,8 +412,12 @@ class Cluster:
                 out[n.node_id] = {(p["topic"], p["partition"]): p for p in st.get("partitions", [])}
         return out
 
-    def _agreed(self, views: dict, key: tuple[str, int], exclude: tuple[int, ...]) -> int | None:
+    def _agreed(self, views: dict, key: tuple[str, int], exclude: tuple[int, ...],
+                among: tuple[int, ...] | None = None) -> int | None:
         live = {n.node_id for n in self.live()}
+        if among is not None:   # only these nodes' views count (the majority side of a partition)
+            live &= set(among)
+            views = {i: v for i, v in views.items() if i in live}
         if not views or set(views) != live:
             return None
         leaders = {v.get(key, {}).get("leader") for v in views.values()}
@@ -380,13 +431,13 @@ class Cluster:
         return self._agreed(self.views(), (topic, partition), ())
 
     def wait_leader(self, topic: str, partition: int, exclude: tuple[int, ...] = (),
-                    timeout: float = LEADER_TIMEOUT_S) -> int:
-        """Wait until every live node names the same live leader of the partition, not one of
-        exclude; return its id (raises NoLeader)."""
+                    timeout: float = LEADER_TIMEOUT_S, among: tuple[int, ...] | None = None) -> int:
+        """Wait until every live node (of `among`, if given) names the same live leader of the
+        partition, not one of exclude; return its id (raises NoLeader)."""
         deadline = time.monotonic() + timeout
         while True:
             views = self.views()
-            leader = self._agreed(views, (topic, partition), exclude)
+            leader = self._agreed(views, (topic, partition), exclude, among)
             if leader is not None:
                 return leader
             if time.monotonic() > deadline:

@@ -38,13 +38,28 @@ is), and after healing waits until every partition has an agreed live leader aga
   term-rolling     SIGTERM the next node in turn (node 1, 2, 3, 1, ...: a rolling restart; exit 0
                    expected), restart it, wait until it has caught up before the next one
   kill9-random     SIGKILL a node drawn by the seeded plan, stay down for seconds, restart it
+  kill9-all        SIGKILL every node at once, stay down for seconds, restart them all
+  slow-follower    a follower of a partition: its peer links (both ways) delayed through the
+                   cluster's DelayProxies (chaos/proxy.py) and its fsyncs slowed (fault layer) for
+                   seconds; then wait until it has caught up
+  fsync-eio-leader every fsync of a partition's leader fails: it must exit 1 on its own (a
+                   cluster node whose data directory fails shuts down); wait until the other two
+                   agree on leaders; restart it; wait until it has caught up
+Network partitions (three nodes, each in its own network namespace: chaos/netns.py; the clients
+always reach every node):
+  partition-leader the leader of a partition cut off from the other two for seconds; wait until
+                   those two agree on leaders for every partition; heal
+  partition-node   majority / minority: the plan's node cut off from the other two, as above
+  partition-bridge the two nodes other than the plan's cannot reach each other for seconds; heal
+  partition-flap   a seeded sequence of short cuts (a node isolated, or one link) with short gaps
 A failover or catch-up that does not happen in time raises NoLeader / NotCaughtUp: a server-failure.
 What the run observed (the node picked, its role, the new leader, the failover or catch-up time)
 goes into the fault event's "observed" field.
 
 Adding a fault = a Fault subclass registered in FAULTS, with plan_params() drawing its parameters
-from the schedule's random generator (network partitions will come this way, and will pick their
-nodes from a multi-node Cluster).  A fault that needs the fault layer sets needs_fault_layer.
+from the schedule's random generator.  A fault that needs the fault layer sets needs_fault_layer;
+one that cuts links, needs_network (the scenario's nodes then run in network namespaces); one that
+slows links, needs_proxies (every peer link then runs through a DelayProxy).
 
 The schedule is a pure function of (seed, scenario, mode): plan() draws every fault's start time,
 kind, node and parameters up front, so printing the seed is enough to replay the same schedule
@@ -55,12 +70,15 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from chaos import segments
 from chaos.cluster import Cluster, Node, NodeNotReady, NoLeader
+from chaos.netns import Network
 
 Emit = Callable[..., None]   # emit(type, t=..., **fields): records a history event
 
@@ -68,6 +86,8 @@ Emit = Callable[..., None]   # emit(type, t=..., **fields): records a history ev
 class Fault:
     kind = ""
     needs_fault_layer = False    # the node must run with --test-fault-injection true
+    needs_network = False        # the nodes must run in network namespaces (chaos/netns.py)
+    needs_proxies = False        # every peer link must run through a DelayProxy (chaos/proxy.py)
     cuts_logs = False            # may cut a log below consumers' positions (by design)
     # Which node: "node" (the plan's node index), "each" (the next node in turn: rolling),
     # "leader" / "follower" (of the plan's partition, found when the fault starts).
@@ -283,6 +303,206 @@ class KillRandom(Fault):
         node.start()
 
 
+class KillAll(Fault):
+    """A crash of every node at once (a power cut of the rack, as far as processes go): SIGKILL
+    each node in turn without waiting between them, stay down, restart them all; acknowledged
+    acks=all writes were fsynced on a majority and must all come back."""
+
+    kind = "kill9-all"
+    min_nodes = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"down_s": round(rng.uniform(0.0, 2.0 if mode == "quick" else 5.0), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        cluster: Cluster = ctx["cluster"]
+        for n in cluster.nodes:   # every signal first, then wait for each
+            if n.proc is not None:
+                n.proc.kill()
+        for n in cluster.nodes:
+            n.kill9()
+        time.sleep(self.params.get("down_s", 0.0))
+        t0 = time.monotonic()
+        for n in cluster.nodes:
+            n.start(wait=False)
+        for n in cluster.nodes:
+            n.wait_ready()
+        self.observed["ready_s"] = round(time.monotonic() - t0, 3)
+
+
+class SlowFollower(Fault):
+    """A slow follower: a follower of a partition gets slower fsyncs (the fault layer) and its
+    peer links, both ways, a delay (each link runs through a DelayProxy); the leader must go on
+    committing with the other replica, and the follower must catch up once it is fast again."""
+
+    kind = "slow-follower"
+    target = "follower"
+    min_nodes = 3
+    needs_fault_layer = True
+    needs_proxies = True
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"partition_draw": round(rng.random(), 4), "follower_draw": round(rng.random(), 4),
+                "slow_s": round(rng.uniform(3.0, 6.0) if mode == "quick" else rng.uniform(5.0, 15.0),
+                                2),
+                "link_delay_ms": rng.randint(50, 300), "sync_delay_ms": rng.randint(50, 200)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        cluster: Cluster = ctx["cluster"]
+        slow_s = self.params.get("slow_s", 3.0)
+        key = (ctx["topic"], self.observed["partition"])
+
+        def hold():
+            time.sleep(slow_s / 2)
+            # How far behind the slow follower is mid-way (informational: it shows the fault bit).
+            views = cluster.views()
+            leader = views.get(self.observed["leader"], {}).get(key, {})
+            mine = views.get(node.node_id, {}).get(key, {})
+            if "high_watermark" in leader and "log_end_offset" in mine:
+                self.observed["lag_mid_way"] = leader["high_watermark"] - mine["log_end_offset"]
+            time.sleep(slow_s / 2)
+
+        cluster.slow_links(node.node_id, self.params.get("link_delay_ms", 100))
+        try:
+            _disk_fault_window(node, emit, {"sync_delay_ms": self.params.get("sync_delay_ms", 100)},
+                               hold, expect_resume=True)
+        finally:
+            cluster.slow_links(node.node_id, 0)
+        self.observed["caught_up_s"] = round(cluster.wait_caught_up(node), 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# network partitions (each node in its own network namespace: chaos/netns.py)
+# ---------------------------------------------------------------------------------------------
+
+def _network(ctx: dict[str, Any]) -> Network:
+    net = ctx["cluster"].network
+    if net is None:
+        raise RuntimeError("a network fault needs a cluster in network namespaces")
+    return net
+
+
+def _majority_leaders(cluster: Cluster, ctx: dict[str, Any], cut_off: int,
+                      observed: dict[str, Any], t0: float) -> None:
+    """Wait until the nodes other than cut_off agree on a leader of every partition, none of them
+    cut_off (the majority side elected leaders for what cut_off led); record how long it took."""
+    others = tuple(n.node_id for n in cluster.nodes if n.node_id != cut_off)
+    leaders = {p: cluster.wait_leader(ctx["topic"], p, exclude=(cut_off,), among=others)
+               for p in range(ctx["partitions"])}
+    observed.update(majority_leaders=leaders, majority_ready_s=round(time.monotonic() - t0, 3))
+
+
+def _view_of(cluster: Cluster, node: Node, ctx: dict[str, Any]) -> dict[int, Any]:
+    """The leaders node names now (what a minority node believes: informational)."""
+    st = node.cluster_status() or {}
+    return {p["partition"]: p.get("leader") for p in st.get("partitions", [])
+            if p.get("topic") == ctx["topic"]}
+
+
+class _Partition(Fault):
+    needs_network = True
+    min_nodes = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"cut_s": round(rng.uniform(3.0, 6.0) if mode == "quick" else rng.uniform(5.0, 15.0),
+                               2)}
+
+    def hold(self, t0: float) -> None:
+        time.sleep(max(0.0, self.params.get("cut_s", 3.0) - (time.monotonic() - t0)))
+
+
+class PartitionNode(_Partition):
+    """Majority / minority: one node (the plan's) cut off from the other two (clients still reach
+    it); the other two must agree on leaders for every partition, while it may still believe it
+    leads; it must not acknowledge a write or serve a record the majority does not have."""
+
+    kind = "partition-node"
+
+    def inject_and_heal(self, node, emit, ctx):
+        net, cluster = _network(ctx), ctx["cluster"]
+        t0 = time.monotonic()
+        net.isolate(node.node_id)
+        try:
+            _majority_leaders(cluster, ctx, node.node_id, self.observed, t0)
+            self.hold(t0)
+            self.observed["minority_view"] = _view_of(cluster, node, ctx)
+        finally:
+            net.heal()
+        self.observed["cut_s"] = round(time.monotonic() - t0, 3)
+
+
+class PartitionLeader(PartitionNode):
+    """The same with the leader of a partition cut off."""
+
+    kind = "partition-leader"
+    target = "leader"
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return dict(super().plan_params(rng, mode), partition_draw=round(rng.random(), 4))
+
+
+class PartitionBridge(_Partition):
+    """A non-transitive partition: the two nodes other than the plan's node cannot reach each
+    other; the plan's node (the bridge) reaches both."""
+
+    kind = "partition-bridge"
+
+    def inject_and_heal(self, node, emit, ctx):
+        net, cluster = _network(ctx), ctx["cluster"]
+        a, b = (n.node_id for n in cluster.nodes if n is not node)
+        t0 = time.monotonic()
+        net.cut(a, b)
+        try:
+            self.hold(t0)
+            self.observed["views_at_end"] = {n.node_id: _view_of(cluster, n, ctx)
+                                             for n in cluster.nodes}
+        finally:
+            net.heal()
+        self.observed.update(cut=f"{a}x{b}", cut_s=round(time.monotonic() - t0, 3))
+
+
+class PartitionFlap(Fault):
+    """Flapping links: a seeded sequence of short partitions (a node isolated, or one link cut)
+    with short healed gaps between them."""
+
+    kind = "partition-flap"
+    needs_network = True
+    min_nodes = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        total = rng.uniform(4.0, 7.0) if mode == "quick" else rng.uniform(10.0, 20.0)
+        steps, t = [], 0.0
+        while t < total:
+            cut = ([rng.randrange(3) + 1] if rng.random() < 0.5
+                   else sorted(rng.sample([1, 2, 3], 2)))
+            on, off = round(rng.uniform(0.2, 1.5), 2), round(rng.uniform(0.1, 1.0), 2)
+            steps.append([cut, on, off])
+            t += on + off
+        return {"steps": steps}
+
+    def inject_and_heal(self, node, emit, ctx):
+        net = _network(ctx)
+        t0 = time.monotonic()
+        try:
+            for cut, on, off in self.params.get("steps", []):
+                if len(cut) == 1:
+                    net.isolate(cut[0])
+                else:
+                    net.cut(cut[0], cut[1])
+                time.sleep(on)
+                net.heal()
+                time.sleep(off)
+        finally:
+            net.heal()
+        self.observed.update(flaps=len(self.params.get("steps", [])),
+                             flapping_s=round(time.monotonic() - t0, 3))
+
+
 # ---------------------------------------------------------------------------------------------
 # disk faults
 # ---------------------------------------------------------------------------------------------
@@ -307,9 +527,10 @@ def _wait_status(node: Node, want: int, timeout: float) -> tuple[int | None, flo
 
 
 def _disk_fault_window(node: Node, emit: Emit, plan: dict[str, int], hold: Callable[[], None],
-                       expect_resume: bool) -> None:
+                       expect_resume: bool, replicated: bool = False) -> None:
     """Set plan, run hold() while it is active, clear it; record the window as a disk_fault event
-    (t_start: the server had the plan, t: just before it was cleared)."""
+    (t_start: the server had the plan, t: just before it was cleared).  replicated: the node is
+    one replica of three, so the others may acknowledge writes meanwhile."""
     node.set_faults(**plan)
     t_on = time.monotonic()
     try:
@@ -317,7 +538,7 @@ def _disk_fault_window(node: Node, emit: Emit, plan: dict[str, int], hold: Calla
     finally:
         t_off = time.monotonic()
         emit("disk_fault", t=t_off, node=node.node_id, t_start=t_on, plan=plan,
-             expect_resume=expect_resume)
+             expect_resume=expect_resume, replicated=replicated)
         node.set_faults()
 
 
@@ -351,6 +572,46 @@ class FsyncEio(Fault):
         node.kill9()
         time.sleep(self.params.get("down_s", 0.0))
         node.start()
+
+
+class LeaderFsyncEio(Fault):
+    """Cluster: every fsync of the leader of a partition fails.  A cluster node whose data
+    directory fails shuts down with exit status 1 (as a Kafka broker whose log dirs all failed;
+    README, Operations); the other two elect leaders for what it led and go on; it is restarted
+    (with a working disk: an empty fault plan) and must catch up from them."""
+
+    kind = "fsync-eio-leader"
+    target = "leader"
+    min_nodes = 3
+    needs_fault_layer = True
+
+    EXIT_TIMEOUT_S = 15.0
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"partition_draw": round(rng.random(), 4),
+                "down_s": round(rng.uniform(1.0, 3.0 if mode == "quick" else 8.0), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        cluster: Cluster = ctx["cluster"]
+        node.set_faults(fail_syncs=1)
+        t_on = time.monotonic()
+        try:
+            assert node.proc is not None
+            rc: int | None = node.proc.wait(timeout=self.EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+        emit("disk_fault", node=node.node_id, t_start=t_on, plan={"fail_syncs": 1},
+             expect_resume=False, replicated=True)
+        _probe(emit, node, "exit once its fsyncs fail (the data directory failed)", "exit 1",
+               "still running" if rc is None else f"exit {rc}",
+               f"within {self.EXIT_TIMEOUT_S:.0f} s of failing fsyncs")
+        self.observed["exited_after_s"] = round(time.monotonic() - t_on, 3)
+        node.kill9()   # reaps it (or stops it, if it did not exit)
+        _majority_leaders(cluster, ctx, node.node_id, self.observed, t_on)
+        time.sleep(self.params.get("down_s", 1.0))
+        node.start()
+        self.observed["caught_up_s"] = round(cluster.wait_caught_up(node), 3)
 
 
 class DiskFull(Fault):
@@ -406,6 +667,60 @@ class SlowDisk(Fault):
                            hold, expect_resume=True)
 
 
+def _damage_segment(node: Node, topic: str, partitions: int, params: dict[str, Any],
+                    rng: random.Random, min_batches: int) -> tuple[dict[str, Any], Path]:
+    """On a stopped node: flip a byte of a record value inside a batch in the middle of one
+    partition's active segment, or truncate the file inside that batch (params: how,
+    partition_draw, where).  Returns what was destroyed (the corruption event's fields) and the
+    segment's path."""
+    first_choice = int(params.get("partition_draw", 0.0) * partitions) % partitions
+    for p in [(first_choice + i) % partitions for i in range(partitions)]:
+        seg = segments.active_segment(node.data_dir, topic, p)
+        if seg is None:
+            continue
+        data = seg.read_bytes()
+        batches = segments.parse_segment(data)
+        if len(batches) >= min_batches and not any(b.compressed for b in batches):
+            break
+    else:
+        raise RuntimeError(f"corrupt-segment: no partition of {topic} has "
+                           f"{min_batches} uncompressed batches in its active segment")
+
+    # A batch in the middle: never the first (something before it survives) nor the last.
+    i = min(max(1, int(params.get("where", 0.5) * len(batches))), len(batches) - 2)
+    victim = batches[i]
+    destroyed = batches[i:]
+    records = [[r.offset, None if r.value is None else r.value.decode("utf-8", "replace")]
+               for b in destroyed for r in b.records]
+    how = params.get("how", "flip")
+    event = dict(node=node.node_id, topic=topic, partition=p, how=how, file=str(seg),
+                 batch=[victim.base_offset, victim.last_offset],
+                 first_offset=victim.base_offset, end_offset=destroyed[-1].last_offset + 1,
+                 records=records, corrupted_value=None)
+    if how == "flip":
+        candidates = [r for r in victim.records if r.value]
+        if not candidates:
+            raise RuntimeError(f"corrupt-segment: batch at {seg}:{victim.pos} has no value")
+        rec = rng.choice(candidates)
+        # An ASCII byte of the value, XOR 0x20: still valid UTF-8, a value nobody sent.
+        k = rng.randrange(min(len(rec.value), 8))
+        at = rec.value_pos + k
+        corrupted = bytearray(rec.value)
+        corrupted[k] ^= 0x20
+        with open(seg, "r+b") as f:
+            f.seek(at)
+            f.write(bytes([data[at] ^ 0x20]))
+            f.flush()
+            os.fsync(f.fileno())
+        event.update(position=at, offset=rec.offset,
+                     corrupted_value=bytes(corrupted).decode("utf-8", "replace"))
+    else:
+        at = victim.pos + 1 + rng.randrange(victim.size - 1)   # inside the batch
+        os.truncate(seg, at)
+        event.update(position=at, offset=victim.base_offset)
+    return event, seg
+
+
 class CorruptSegment(Fault):
     """Stop the node, damage one partition's active segment in the middle, check, restart."""
 
@@ -428,51 +743,8 @@ class CorruptSegment(Fault):
         _probe(emit, node, "check of the data dir before the corruption", "exit 0",
                f"exit {check.returncode}", _first_lines(check.stdout + check.stderr))
 
-        first_choice = int(self.params.get("partition_draw", 0.0) * partitions) % partitions
-        for p in [(first_choice + i) % partitions for i in range(partitions)]:
-            seg = segments.active_segment(node.data_dir, topic, p)
-            if seg is None:
-                continue
-            data = seg.read_bytes()
-            batches = segments.parse_segment(data)
-            if len(batches) >= self.MIN_BATCHES and not any(b.compressed for b in batches):
-                break
-        else:
-            raise RuntimeError(f"corrupt-segment: no partition of {topic} has "
-                               f"{self.MIN_BATCHES} uncompressed batches in its active segment")
-
-        # A batch in the middle: never the first (something before it survives) nor the last.
-        i = min(max(1, int(self.params.get("where", 0.5) * len(batches))), len(batches) - 2)
-        victim = batches[i]
-        destroyed = batches[i:]
-        records = [[r.offset, None if r.value is None else r.value.decode("utf-8", "replace")]
-                   for b in destroyed for r in b.records]
-        how = self.params.get("how", "flip")
-        event = dict(node=node.node_id, topic=topic, partition=p, how=how, file=str(seg),
-                     batch=[victim.base_offset, victim.last_offset],
-                     first_offset=victim.base_offset, end_offset=destroyed[-1].last_offset + 1,
-                     records=records, corrupted_value=None)
-        if how == "flip":
-            candidates = [r for r in victim.records if r.value]
-            if not candidates:
-                raise RuntimeError(f"corrupt-segment: batch at {seg}:{victim.pos} has no value")
-            rec = rng.choice(candidates)
-            # An ASCII byte of the value, XOR 0x20: still valid UTF-8, a value nobody sent.
-            k = rng.randrange(min(len(rec.value), 8))
-            at = rec.value_pos + k
-            corrupted = bytearray(rec.value)
-            corrupted[k] ^= 0x20
-            with open(seg, "r+b") as f:
-                f.seek(at)
-                f.write(bytes([data[at] ^ 0x20]))
-                f.flush()
-                os.fsync(f.fileno())
-            event.update(position=at, offset=rec.offset,
-                         corrupted_value=bytes(corrupted).decode("utf-8", "replace"))
-        else:
-            at = victim.pos + 1 + rng.randrange(victim.size - 1)   # inside the batch
-            os.truncate(seg, at)
-            event.update(position=at, offset=victim.base_offset)
+        event, seg = _damage_segment(node, topic, partitions, self.params, rng,
+                                     self.MIN_BATCHES)
         emit("corruption", **event)
 
         check = node.check_data_dir()
@@ -488,6 +760,53 @@ class CorruptSegment(Fault):
                "logged", "logged" if cut else "not logged", _first_lines("\n".join(cut), 2))
 
 
+class CorruptReplica(Fault):
+    """Cluster: stop a follower of a partition cleanly, damage that partition's active segment
+    on it in the middle (as corrupt-segment), check, restart.  Unlike on a single node nothing may
+    be lost: the node must repair its log from the other replicas (replica-diverged compares the
+    copies at the end) and must never serve the damaged bytes (a flipped value is a phantom)."""
+
+    kind = "corrupt-replica"
+    target = "follower"
+    min_nodes = 3
+    MIN_BATCHES = 3
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return {"how": rng.choice(["flip", "truncate"]),
+                "partition_draw": round(rng.random(), 4), "follower_draw": round(rng.random(), 4),
+                "where": round(rng.uniform(0.25, 0.75), 4),
+                "down_s": round(rng.uniform(0.0, 0.5), 2)}
+
+    def inject_and_heal(self, node, emit, ctx):
+        cluster: Cluster = ctx["cluster"]
+        rng = random.Random(repr(sorted(self.params.items())))
+        stop_clean(node, emit)
+        # The partition drawn is this follower's: damage that one first.
+        params = dict(self.params, partition_draw=(self.observed["partition"] + 0.5)
+                      / ctx["partitions"])
+        event, seg = _damage_segment(node, ctx["topic"], ctx["partitions"], params, rng,
+                                     self.MIN_BATCHES)
+        emit("replica_corruption", **event)
+        check = node.check_data_dir()
+        out = check.stdout + check.stderr
+        _probe(emit, node, "check of the replica's data dir after the corruption",
+               "exit 1, names the segment",
+               f"exit {check.returncode}, {'names' if str(seg) in out else 'does not name'} "
+               f"the segment", _first_lines(out))
+        time.sleep(self.params.get("down_s", 0.0))
+        node.start()
+        self.observed["caught_up_s"] = round(cluster.wait_caught_up(node), 3)
+        # Caught up, so the partition's group has been opened (after /health/ready is 200).
+        guard = [line for line in node.log_since_last_start().splitlines()
+                 if "lost Raft entries it had" in line and f"{ctx['topic']}-" in line]
+        _probe(emit, node, "start-up after the corruption logs that the replica lost entries it "
+               "had (and guards its vote until repaired)", "logged",
+               "logged" if guard else "not logged", _first_lines("\n".join(guard), 1))
+        self.observed["destroyed"] = [event["partition"], event["first_offset"],
+                                      event["end_offset"]]
+
+
 def _first_lines(text: str, n: int = 3) -> str:
     return " | ".join(text.strip().splitlines()[:n])
 
@@ -495,7 +814,10 @@ def _first_lines(text: str, n: int = 3) -> str:
 FAULTS: dict[str, type[Fault]] = {f.kind: f for f in (Kill9, Pause, TermRestart, FsyncEio, DiskFull,
                                                       SlowDisk, CorruptSegment, KillLeader,
                                                       KillFollower, PauseLeader, RollingTerm,
-                                                      KillRandom)}
+                                                      KillRandom, KillAll, SlowFollower,
+                                                      LeaderFsyncEio, CorruptReplica,
+                                                      PartitionLeader, PartitionNode,
+                                                      PartitionBridge, PartitionFlap)}
 
 
 @dataclass

@@ -71,9 +71,11 @@ Event types ("type" field) and their fields:
                                                   implies (e.g. /health/ready 503 while a log is
                                                   offline, `chronik-server check` exit status)
   disk_fault node, plan {fail_syncs, disk_full, torn_write_bytes, sync_delay_ms}, t_start,
-             expect_resume                        the server's fault layer had this plan from
+             expect_resume, replicated            the server's fault layer had this plan from
                                                   t_start (the PUT had returned) to t (just before
-                                                  it was cleared or the node killed)
+                                                  it was cleared or the node killed, or after it
+                                                  exited); replicated: a node of a cluster (the
+                                                  other replicas may acknowledge meanwhile)
   corruption node, topic, partition, how ("flip" | "truncate"), file, position, offset, batch
              [first, last], first_offset, end_offset, records [[offset, value]...], corrupted_value
                                                   bytes of a stopped node's segment were changed
@@ -84,6 +86,9 @@ Event types ("type" field) and their fields:
                                                   end_offset) (that batch to the end of the log)
                                                   are destroyed by design; records: what they held
                                                   before (value None if unreadable)
+  replica_corruption  the same fields                 the same damage to one replica of a cluster: no
+                                                  allowance (the node must repair its copy from
+                                                  the others); informational for the checker
   drain      consumer, high_watermarks [[p, hw]...], positions [[p, next]...], complete, error,
              [isolation]                          the final drain finished (its records are the
                                                   consumer's poll events); high_watermarks: the
@@ -324,10 +329,10 @@ class History:
                         detail=detail)
 
     def disk_fault(self, node: Any, t_start: float | None = None, t: float | None = None,
-                   expect_resume: bool = False, **plan) -> dict:
+                   expect_resume: bool = False, replicated: bool = False, **plan) -> dict:
         t_start = self._t(t_start)
         return self.add("disk_fault", t, node=node, t_start=t_start, plan=plan,
-                        expect_resume=expect_resume)
+                        expect_resume=expect_resume, replicated=replicated)
 
     def corruption(self, partition: int, first_offset: int, end_offset: int,
                    records: list[tuple[int, str | None]] | None = None, *, how: str = "flip",

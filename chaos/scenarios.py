@@ -46,6 +46,7 @@ from typing import Any, Callable
 from chaos import faults, segments, workloads
 from chaos.cluster import Cluster, NodeNotReady, NoLeader, kill_children, spawn
 from chaos.history import History, load_events_file
+from chaos.netns import Network
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 3
@@ -115,13 +116,43 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              nodes=3),
     Scenario("cluster-kill-random", "3 nodes: kill -9 a random node (seeded), restart it; "
              "repeatedly", ("kill9-random",), {"quick": 3, "long": 14}, nodes=3),
+    Scenario("cluster-slow-follower", "3 nodes: a follower of a partition gets fsyncs 50-200 ms "
+             "slower and its peer links 50-300 ms of delay each way for seconds; then it must "
+             "catch up", ("slow-follower",), {"quick": 2, "long": 6}, nodes=3),
+    Scenario("cluster-fsync-eio", "3 nodes: every fsync of a partition's leader fails (EIO): it "
+             "must exit 1, the others take over; restart it, it must catch up",
+             ("fsync-eio-leader",), {"quick": 1, "long": 5}, nodes=3),
+    Scenario("cluster-corrupt-replica", "3 nodes: SIGTERM a follower, flip a byte in (or "
+             "truncate) a batch mid-segment of its copy of a partition, check, restart: it must "
+             "repair its copy from the others, nothing lost", ("corrupt-replica",),
+             {"quick": 1, "long": 4}, nodes=3),
+    Scenario("cluster-kill-all", "3 nodes: kill -9 every node at once, restart them all; "
+             "repeatedly", ("kill9-all",), {"quick": 2, "long": 8}, nodes=3),
+    Scenario("cluster-partition-leader", "3 nodes in network namespaces: cut the leader of a "
+             "partition off from the other two for seconds (clients still reach it), heal",
+             ("partition-leader",), {"quick": 2, "long": 8}, nodes=3),
+    Scenario("cluster-partition-node", "3 nodes in network namespaces: majority / minority, a "
+             "seeded node cut off from the other two for seconds, heal",
+             ("partition-node",), {"quick": 2, "long": 8}, nodes=3),
+    Scenario("cluster-partition-bridge", "3 nodes in network namespaces: two nodes cannot reach "
+             "each other, the third (the bridge) reaches both, for seconds; heal",
+             ("partition-bridge",), {"quick": 2, "long": 8}, nodes=3),
+    Scenario("cluster-partition-flap", "3 nodes in network namespaces: links cut and healed "
+             "every 0.2-1.5 s (a node isolated or one link cut), for seconds",
+             ("partition-flap",), {"quick": 1, "long": 5}, nodes=3),
 ]}
 DEFAULT = {"quick": ["baseline", "kill9-repeated", "pause", "rolling-restart", "fsync-eio",
-                     "corrupt-segment", "cluster-kill-leader", "cluster-pause-leader"],
+                     "corrupt-segment", "cluster-kill-leader", "cluster-pause-leader",
+                     "cluster-kill-all", "cluster-slow-follower", "cluster-fsync-eio",
+                     "cluster-corrupt-replica", "cluster-partition-leader",
+                     "cluster-partition-flap"],
            "long": ["baseline", "kill9-repeated", "pause", "rolling-restart", "mixed", "fsync-eio",
                     "disk-full", "slow-disk", "corrupt-segment", "cluster-kill-leader",
                     "cluster-kill-follower", "cluster-pause-leader", "cluster-rolling-restart",
-                    "cluster-kill-random"]}
+                    "cluster-kill-random", "cluster-kill-all", "cluster-slow-follower",
+                    "cluster-fsync-eio", "cluster-corrupt-replica", "cluster-partition-leader",
+                    "cluster-partition-node",
+                    "cluster-partition-bridge", "cluster-partition-flap"]}
 
 
 def resolve(name: str) -> Scenario:
@@ -259,7 +290,16 @@ def run_scenario(sc: Scenario, mode_name: str, seed: int, binary: Path,
     if any(faults.FAULTS[k].needs_fault_layer for k in sc.faults):
         server_args += ["--test-fault-injection", "true"]
     h.meta["server_args"] = server_args
-    cluster = Cluster(workdir, private, sc.nodes, server_args)
+    # Network faults: every node in its own network namespace (created when the cluster starts).
+    network = (Network(sc.nodes) if any(faults.FAULTS[k].needs_network for k in sc.faults)
+               else None)
+    h.meta["network"] = "namespaces" if network is not None else "loopback"
+    proxies = any(faults.FAULTS[k].needs_proxies for k in sc.faults)
+    if proxies and network is not None:
+        raise ValueError(f"{sc.name}: peer proxies and network namespaces do not combine")
+    h.meta["peer_links"] = "proxied" if proxies else "direct"
+    cluster = Cluster(workdir, private, sc.nodes, server_args, network=network,
+                      peer_proxies=proxies)
     procs = Procs(workdir)
     consumers = ["ck-group-1", "ck-group-2"]
     producers = producer_configs(sc.txn, tag, f"{seed}/{sc.name}", mode.txn_rate)

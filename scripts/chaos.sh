@@ -3,22 +3,26 @@
 #
 #   scripts/chaos.sh [--quick|--long] [--seed N] [--keep-all] [SCENARIO...]
 #
-#   --quick      short scenarios, about 2.5 minutes in all (the default)
-#   --long       long scenarios with many more faults, plus "mixed", the disk and the cluster
-#                scenarios (30+ minutes)
+#   --quick      short scenarios, about 5 minutes in all (the default)
+#   --long       long scenarios with many more faults, plus "mixed", the disk and the other
+#                cluster scenarios (about an hour)
 #   --seed N     seed of the fault schedules (default: random; always printed, so a run's
 #                schedule can be replayed)
 #   --keep-all   also keep the histories of passing scenarios
 #   SCENARIO     baseline, kill9-repeated, pause, rolling-restart, fsync-eio, disk-full, slow-disk,
 #                corrupt-segment, mixed (one node); cluster-kill-leader, cluster-kill-follower,
-#                cluster-pause-leader, cluster-rolling-restart, cluster-kill-random (three nodes);
+#                cluster-pause-leader, cluster-rolling-restart, cluster-kill-random,
+#                cluster-kill-all, cluster-slow-follower, cluster-fsync-eio (three nodes);
+#                cluster-partition-leader, cluster-partition-node, cluster-partition-bridge,
+#                cluster-partition-flap (three nodes in network namespaces: needs root);
 #                a+b combines the faults of a and b (e.g. kill9-repeated+pause). Default: see
 #                --list for what --quick and --long run
 #   --list       list the scenarios
 #
 # Builds nothing: uses target/release/chronik-server (or $CHRONIK_BIN), copied per scenario so a
 # rebuild during the run does not matter. Each scenario starts from empty data dirs and free
-# loopback ports (a cluster scenario: three nodes with Raft ports and peers). Prints a table
+# loopback ports (a cluster scenario: three nodes with Raft ports and peers; a partition scenario:
+# three network namespaces of its own, removed at the end). Prints a table
 # (scenario | result | workload counts | anomalies with counts); the JSON history (with the
 # checker's report) and the logs of every scenario that did not pass go to target/chaos/.
 # Re-check a saved history with:
@@ -30,7 +34,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 usage() {
-    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ARGS=()
@@ -54,10 +58,12 @@ if [ ! -x "$BIN" ]; then
     exit 1
 fi
 
-# step, and the .venv shared with scripts/test.sh (kcat is not needed here).
+# step, and the .venv shared with scripts/test.sh (kcat is not needed here); ip and nft for the
+# network-partition scenarios.
 # shellcheck source=scripts/lib/setup.sh
 . "$ROOT/scripts/lib/setup.sh"
 setup_venv
+setup_netns_tools
 
 mkdir -p "$ROOT/target/chaos"
 

@@ -639,6 +639,18 @@ def test_ack_of_a_send_made_while_fsyncs_fail_is_an_anomaly():
     assert not r.ok
 
 
+def test_ack_while_one_replica_of_a_cluster_fails_its_fsyncs_is_not_an_anomaly():
+    """The other replicas may acknowledge meanwhile; the same history on one node is one."""
+    for replicated, expected in [(True, {}), (False, {"acked-during-disk-fault": 1})]:
+        h = base()
+        h.disk_fault(3, t_start=1, t=10, replicated=replicated, fail_syncs=1)
+        h.send("p", 0, "a", 0, t=2)
+        h.ack("p", 0, 0, 0, t=3)
+        drain(h, {0: ["a"]})
+        h.events.sort(key=lambda e: e["t"])
+        assert kinds(h) == expected, replicated
+
+
 def test_ack_while_the_disk_is_full_is_an_anomaly_but_not_with_slow_fsyncs():
     for plan, expected in [({"disk_full": 1, "torn_write_bytes": 40}, {"acked-during-disk-fault": 1}),
                            ({"sync_delay_ms": 150}, {})]:

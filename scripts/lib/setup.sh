@@ -4,6 +4,8 @@
 # It defines:
 #   step MSG...          print a "==> MSG" heading
 #   setup_kcat           install kcat with apt-get when missing
+#   setup_netns_tools    install ip (iproute2) and nft (nftables) when missing: the chaos
+#                        suite's network partitions (network namespaces, packet filter)
 #   setup_venv           create $ROOT/.venv and install tests/requirements.txt into it, only when
 #                        the venv is missing or broken, or the requirements (or Python) changed
 # and the variables SUDO, VENV, REQS, STAMP and PYTHON_BIN.
@@ -31,6 +33,17 @@ setup_kcat() {
         step "installing kcat"
         $SUDO apt-get update
         $SUDO apt-get install -y --no-install-recommends kcat
+    fi
+}
+
+setup_netns_tools() {
+    local pkgs=()
+    command -v ip >/dev/null 2>&1 || pkgs+=(iproute2)
+    command -v nft >/dev/null 2>&1 || pkgs+=(nftables)
+    if [ "${#pkgs[@]}" -gt 0 ]; then
+        step "installing ${pkgs[*]}"
+        $SUDO apt-get update
+        $SUDO apt-get install -y --no-install-recommends "${pkgs[@]}"
     fi
 }
 
