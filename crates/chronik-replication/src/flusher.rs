@@ -12,10 +12,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// Run once the append is durable, before openraft is told.
+pub type OnDurable = Box<dyn FnOnce() + Send>;
+
 struct FlushRequest {
     file: Arc<dyn LogFile>,
     path: PathBuf,
     callback: LogFlushed<ChronikRaft>,
+    on_durable: OnDurable,
 }
 
 #[derive(Clone)]
@@ -37,12 +41,20 @@ impl Flusher {
         Self { tx }
     }
 
-    /// Reports `callback` durable once `file` has been fdatasynced after this call.
-    pub fn flush(&self, file: Arc<dyn LogFile>, path: PathBuf, callback: LogFlushed<ChronikRaft>) {
+    /// Reports `callback` durable (after running `on_durable`) once `file` has been
+    /// fdatasynced after this call.
+    pub fn flush(
+        &self,
+        file: Arc<dyn LogFile>,
+        path: PathBuf,
+        callback: LogFlushed<ChronikRaft>,
+        on_durable: OnDurable,
+    ) {
         if let Err(mpsc::error::SendError(req)) = self.tx.send(FlushRequest {
             file,
             path,
             callback,
+            on_durable,
         }) {
             req.callback
                 .log_io_completed(Err(std::io::Error::other("the flusher stopped")));
@@ -87,7 +99,10 @@ async fn run(mut rx: mpsc::UnboundedReceiver<FlushRequest>) {
         for r in round {
             let result = match failed.iter().find(|(f, _)| Arc::ptr_eq(f, &r.file)) {
                 Some((_, e)) => Err(std::io::Error::other(e.clone())),
-                None => Ok(()),
+                None => {
+                    (r.on_durable)();
+                    Ok(())
+                }
             };
             r.callback.log_io_completed(result);
         }

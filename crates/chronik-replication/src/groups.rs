@@ -49,6 +49,13 @@ impl RaftGroups {
         };
     }
 
+    fn is_repairing(&self, group: &GroupId) -> bool {
+        self.repairing
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(group)
+    }
+
     /// A vote request this replica must refuse whatever Raft says: it lost entries it had, and
     /// the candidate's log is shorter than the one it had (Raft's vote rule on the log it had:
     /// the candidate may lack committed entries).
@@ -138,6 +145,9 @@ impl PeerHandler for RaftGroups {
                 Some(raft) => PeerResponse::InstallSnapshot(raft.install_snapshot(r).await),
                 None => PeerResponse::UnknownGroup,
             },
+            PeerRequest::ElectNow(g) if self.is_repairing(&g) => PeerResponse::BadRequest(
+                "this replica is repairing entries it lost; it stands for no election".into(),
+            ),
             PeerRequest::ElectNow(g) => match self.get(&g) {
                 Some(raft) => match raft.trigger().elect().await {
                     Ok(()) => PeerResponse::Electing,

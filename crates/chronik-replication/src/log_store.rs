@@ -143,16 +143,23 @@ impl RaftLogStorage<ChronikRaft> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let started = std::time::Instant::now();
-        let appended = {
+        let (appended, last) = {
             let mut r = lock(&self.replica);
-            r.append(entries, now_ms()).and_then(|outcome| {
+            let appended = r.append(entries, now_ms()).and_then(|outcome| {
                 let file = if outcome.batches_written {
                     Some(r.active_file()?)
                 } else {
                     None
                 };
                 Ok(file)
-            })
+            });
+            (appended, r.last_log_id())
+        };
+        let replica = Arc::clone(&self.replica);
+        let mark_durable = move || {
+            if let Some(last) = last {
+                lock(&replica).mark_durable(last);
+            }
         };
         metrics::histogram!("chronik_raft_append_duration_seconds")
             .record(started.elapsed().as_secs_f64());
@@ -164,12 +171,15 @@ impl RaftLogStorage<ChronikRaft> for LogStore {
             // Batches written: durable after the next fdatasync round (or right here).
             Ok(Some((file, path))) => match &self.flusher {
                 Some(flusher) => {
-                    flusher.flush(file, path, callback);
+                    flusher.flush(file, path, callback, Box::new(mark_durable));
                     Ok(())
                 }
                 None => {
                     let synced = file.sync_data();
                     let failed = synced.as_ref().err().map(ToString::to_string);
+                    if failed.is_none() {
+                        mark_durable();
+                    }
                     callback.log_io_completed(synced);
                     match failed {
                         None => Ok(()),
@@ -186,6 +196,7 @@ impl RaftLogStorage<ChronikRaft> for LogStore {
             },
             // Only Raft-only entries: already fsynced.
             Ok(None) => {
+                mark_durable();
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }

@@ -103,12 +103,17 @@ fn guard_repair(groups: &Arc<RaftGroups>, group: &GroupId, raft: &Raft, replica:
     );
     tokio::spawn(async move {
         let mut metrics = raft.metrics();
-        let repaired = metrics
-            .wait_for(|_| lock(&replica).last_log_id() >= Some(had))
-            .await
-            .is_ok();
+        let repaired = loop {
+            if lock(&replica).last_log_id() >= Some(had) {
+                break true;
+            }
+            if metrics.changed().await.is_err() {
+                break false; // the group stopped
+            }
+        };
         groups.set_repairing(&group, None);
         if repaired {
+            lock(&replica).repaired();
             raft.runtime_config().elect(true);
             tracing::info!(%group, had = %had,
                 "the replica's log is as long as it was again; it votes and stands for election again");
@@ -166,8 +171,8 @@ impl ReplicationNode {
         )
         .await
         .map_err(raft_err)?;
-        groups.insert(group.clone(), controller.clone());
         guard_repair(&groups, &group, &controller, &replica);
+        groups.insert(group.clone(), controller.clone());
         let server = tokio::spawn(serve(listener, node_id, Arc::clone(&groups)));
         let voters: BTreeSet<NodeId> = config.voters.keys().copied().collect();
         initialize(&controller, voters.clone()).await?;
@@ -420,8 +425,8 @@ impl ReplicationNode {
         )
         .await
         .map_err(raft_err)?;
-        self.groups.insert(group.clone(), raft.clone());
         guard_repair(&self.groups, &group, &raft, &replica);
+        self.groups.insert(group.clone(), raft.clone());
         self.replicas
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

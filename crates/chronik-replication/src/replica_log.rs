@@ -47,8 +47,11 @@ pub struct ReplicaLog {
     /// `state.committed` changed since the file was last written.
     state_dirty: bool,
     /// Set when the log opened shorter than it was recorded to be (a corruption cut entries it
-    /// had): the last entry recorded. See `lost_upto`.
+    /// had): the last entry recorded; cleared once repaired. See `lost_upto`.
     lost_upto: Option<LogId>,
+    /// The last entry known fdatasynced (reported by the appends' flushes); what a checkpoint
+    /// records as `last_log`.
+    durable: Option<LogId>,
 }
 
 fn corrupt(dir: &Path, reason: String) -> StorageError {
@@ -64,9 +67,9 @@ fn lost_upto(state: &RaftState, index: &EntryIndex) -> Option<LogId> {
     let had = state.last_log.max(state.committed)?;
     let last = index
         .last()
-        .map(|(i, _)| i)
-        .or(state.purged.map(|p| p.index));
-    (last < Some(had.index)).then_some(had)
+        .map(|(i, loc)| log_id(loc.term(), i))
+        .or(state.purged);
+    (last < Some(had)).then_some(had)
 }
 
 impl ReplicaLog {
@@ -159,7 +162,9 @@ impl ReplicaLog {
             state,
             state_dirty: false,
             lost_upto,
-        })
+            durable: None,
+        }
+        .with_durable_from_state())
     }
 
     /// The last entry this replica had recorded (durably) before its log was cut below it at
@@ -168,6 +173,29 @@ impl ReplicaLog {
     /// nor lead.
     pub fn lost_upto(&self) -> Option<LogId> {
         self.lost_upto
+    }
+
+    /// The log is at least as long as it was before the cut again: no longer guarded.
+    pub fn repaired(&mut self) {
+        self.lost_upto = None;
+    }
+
+    /// At open: what the last checkpoint recorded durable and is still in the log.
+    fn with_durable_from_state(mut self) -> Self {
+        self.durable = self.state.last_log.min(self.last_log_id());
+        self
+    }
+
+    /// An append up to `id` was fdatasynced; ignored if the entry is no longer in the log (a
+    /// truncation came first).
+    pub fn mark_durable(&mut self, id: LogId) {
+        let present = self
+            .index
+            .get(id.index)
+            .is_some_and(|loc| loc.term() == id.leader_id.term);
+        if present {
+            self.durable = self.durable.max(Some(id));
+        }
     }
 
     pub fn log(&self) -> &SharedLog {
@@ -366,7 +394,9 @@ impl ReplicaLog {
         }
         let offset = self.index.truncate(index);
         lock_log(&self.log).truncate_to(offset, now_ms)?;
-        self.raft_only.truncate_from(index)
+        self.raft_only.truncate_from(index)?;
+        self.durable = self.durable.min(self.last_log_id());
+        Ok(())
     }
 
     /// Forgets entries up to `upto` (covered by a snapshot); the data stays in the segments
@@ -399,11 +429,11 @@ impl ReplicaLog {
     /// Writes the commit point and the last entry if they changed (periodically and at
     /// shutdown); the last entry only once it is durable.
     pub fn checkpoint(&mut self) -> Result<(), StorageError> {
-        // Until repaired, the end it had stays recorded (a restart before the repair keeps
-        // the guard).
-        let last = self.last_log_id().max(self.lost_upto);
+        // Only what is known durable (no fdatasync here: a failed one must stop the group, which
+        // only the flush path does); until repaired, the end it had stays recorded (a restart
+        // before the repair keeps the guard).
+        let last = self.durable.max(self.lost_upto);
         if self.state.last_log != last {
-            self.sync()?;
             self.state.last_log = last;
             self.state_dirty = true;
         }

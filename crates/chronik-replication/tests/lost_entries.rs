@@ -28,7 +28,7 @@ fn open(dir: &Path) -> Result<ReplicaLog, Box<dyn std::error::Error>> {
 }
 
 /// A replica of ENTRIES batches, leader of TERM (committed vote for node 1), committed up to
-/// `committed`, stopped cleanly (checkpoint: commit point and last entry written).
+/// `committed`, all durable, stopped cleanly (checkpoint: commit point and last entry written).
 fn write_replica(dir: &Path, committed: u64) -> TestResult {
     let mut r = open(dir)?;
     let entries = (1..=ENTRIES).map(|i| Entry {
@@ -39,6 +39,8 @@ fn write_replica(dir: &Path, committed: u64) -> TestResult {
     });
     r.append(entries, 0)?;
     r.sync()?;
+    // What the flush path reports once the fdatasync returned (LogStore::append).
+    r.mark_durable(log_id(TERM, ENTRIES));
     r.save_vote(Vote::new_committed(TERM, 1))?;
     r.save_committed(Some(log_id(TERM, committed)));
     r.checkpoint()?;
@@ -81,6 +83,32 @@ fn a_log_cut_below_its_recorded_end_reports_that_end_and_uncommits_the_vote() ->
     again.checkpoint()?;
     drop(again);
     assert_eq!(open(dir.path())?.lost_upto(), Some(log_id(TERM, ENTRIES)));
+    Ok(())
+}
+
+#[test]
+fn only_durable_entries_are_recorded_as_the_end_of_the_log() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut r = open(dir.path())?;
+    r.append(
+        (1..=3).map(|i| Entry {
+            log_id: log_id(TERM, i),
+            payload: EntryPayload::Normal(RecordBatch(
+                uncompressed_batch(1, 1_700_000_000_000, b"v").into(),
+            )),
+        }),
+        0,
+    )?;
+    r.checkpoint()?;
+    assert_eq!(r.state().last_log, None, "nothing was reported durable yet");
+    r.mark_durable(log_id(TERM, 2));
+    r.checkpoint()?;
+    assert_eq!(r.state().last_log, Some(log_id(TERM, 2)));
+    // A flush reported after a truncation removed its entry is ignored.
+    r.truncate(3, 0)?;
+    r.mark_durable(log_id(TERM, 3));
+    r.checkpoint()?;
+    assert_eq!(r.state().last_log, Some(log_id(TERM, 2)));
     Ok(())
 }
 
