@@ -342,12 +342,17 @@ class Cluster:
         for n in self.nodes:
             n.peers = {m.node_id: m.raft_addr for m in self.nodes if m is not n}
         if peer_proxies:
-            for n in self.nodes:
-                for m in self.nodes:
-                    if m is not n:
-                        link = DelayProxy(m.host, m.raft_port).start()
-                        self.links[(n.node_id, m.node_id)] = link
-                        n.peers[m.node_id] = f"127.0.0.1:{link.port}"
+            try:
+                for n in self.nodes:
+                    for m in self.nodes:
+                        if m is not n:
+                            link = DelayProxy(m.host, m.raft_port).start()
+                            self.links[(n.node_id, m.node_id)] = link
+                            n.peers[m.node_id] = f"127.0.0.1:{link.port}"
+            except BaseException:
+                for link in self.links.values():
+                    link.close()
+                raise
 
     def slow_links(self, node_id: int, delay_ms: float) -> None:
         """Delay every peer link to and from node_id by delay_ms (0: back to normal)."""

@@ -45,6 +45,10 @@ is), and after healing waits until every partition has an agreed live leader aga
   fsync-eio-leader every fsync of a partition's leader fails: it must exit 1 on its own (a
                    cluster node whose data directory fails shuts down); wait until the other two
                    agree on leaders; restart it; wait until it has caught up
+  disk-full-follower  the same with a follower's disk full (ENOSPC after a torn prefix)
+  corrupt-replica  SIGTERM a follower of a partition, damage its copy of that partition's active
+                   segment as corrupt-segment does, check, restart: it must log that it lost
+                   entries it had, repair them from the leader and catch up (no allowance)
 Network partitions (three nodes, each in its own network namespace: chaos/netns.py; the clients
 always reach every node):
   partition-leader the leader of a partition cut off from the other two for seconds; wait until
@@ -574,44 +578,75 @@ class FsyncEio(Fault):
         node.start()
 
 
-class LeaderFsyncEio(Fault):
-    """Cluster: every fsync of the leader of a partition fails.  A cluster node whose data
-    directory fails shuts down with exit status 1 (as a Kafka broker whose log dirs all failed;
-    README, Operations); the other two elect leaders for what it led and go on; it is restarted
-    (with a working disk: an empty fault plan) and must catch up from them."""
+class _ReplicaDiskFailure(Fault):
+    """Cluster: the disk of one node fails (the fault plan of a subclass).  A cluster node whose
+    data directory fails shuts down with exit status 1 (as a Kafka broker whose log dirs all
+    failed; README, Operations); the other two elect leaders for what it led and go on; it is
+    restarted (with a working disk: an empty fault plan) and must catch up from them."""
 
-    kind = "fsync-eio-leader"
-    target = "leader"
     min_nodes = 3
     needs_fault_layer = True
+    what = ""                      # the failure, for the probe
 
     EXIT_TIMEOUT_S = 15.0
 
     @classmethod
     def plan_params(cls, rng, mode):
-        return {"partition_draw": round(rng.random(), 4),
+        return {"partition_draw": round(rng.random(), 4), "follower_draw": round(rng.random(), 4),
                 "down_s": round(rng.uniform(1.0, 3.0 if mode == "quick" else 8.0), 2)}
+
+    def fault_plan(self) -> dict[str, int]:
+        raise NotImplementedError
 
     def inject_and_heal(self, node, emit, ctx):
         cluster: Cluster = ctx["cluster"]
-        node.set_faults(fail_syncs=1)
+        plan = self.fault_plan()
+        node.set_faults(**plan)
         t_on = time.monotonic()
         try:
             assert node.proc is not None
             rc: int | None = node.proc.wait(timeout=self.EXIT_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             rc = None
-        emit("disk_fault", node=node.node_id, t_start=t_on, plan={"fail_syncs": 1},
-             expect_resume=False, replicated=True)
-        _probe(emit, node, "exit once its fsyncs fail (the data directory failed)", "exit 1",
+        emit("disk_fault", node=node.node_id, t_start=t_on, plan=plan, expect_resume=False,
+             replicated=True)
+        _probe(emit, node, f"exit once {self.what} (the data directory failed)", "exit 1",
                "still running" if rc is None else f"exit {rc}",
-               f"within {self.EXIT_TIMEOUT_S:.0f} s of failing fsyncs")
+               f"within {self.EXIT_TIMEOUT_S:.0f} s")
         self.observed["exited_after_s"] = round(time.monotonic() - t_on, 3)
         node.kill9()   # reaps it (or stops it, if it did not exit)
         _majority_leaders(cluster, ctx, node.node_id, self.observed, t_on)
         time.sleep(self.params.get("down_s", 1.0))
         node.start()
         self.observed["caught_up_s"] = round(cluster.wait_caught_up(node), 3)
+
+
+class LeaderFsyncEio(_ReplicaDiskFailure):
+    """Every fsync of the leader of a partition fails."""
+
+    kind = "fsync-eio-leader"
+    target = "leader"
+    what = "its fsyncs fail"
+
+    def fault_plan(self):
+        return {"fail_syncs": 1}
+
+
+class FollowerDiskFull(_ReplicaDiskFailure):
+    """The disk of a follower of a partition is full: every write fails with ENOSPC, after a
+    torn prefix of torn_write_bytes landed."""
+
+    kind = "disk-full-follower"
+    target = "follower"
+    what = "its disk is full"
+
+    @classmethod
+    def plan_params(cls, rng, mode):
+        return dict(super().plan_params(rng, mode),
+                    torn_write_bytes=rng.choice([0, rng.randint(1, 61), rng.randint(62, 5000)]))
+
+    def fault_plan(self):
+        return {"disk_full": 1, "torn_write_bytes": self.params.get("torn_write_bytes", 0)}
 
 
 class DiskFull(Fault):
@@ -815,7 +850,8 @@ FAULTS: dict[str, type[Fault]] = {f.kind: f for f in (Kill9, Pause, TermRestart,
                                                       SlowDisk, CorruptSegment, KillLeader,
                                                       KillFollower, PauseLeader, RollingTerm,
                                                       KillRandom, KillAll, SlowFollower,
-                                                      LeaderFsyncEio, CorruptReplica,
+                                                      LeaderFsyncEio, FollowerDiskFull,
+                                                      CorruptReplica,
                                                       PartitionLeader, PartitionNode,
                                                       PartitionBridge, PartitionFlap)}
 

@@ -17,12 +17,13 @@ racks whose clients sit on both sides.  Drop, not reject: a cut link looks like 
 
 Needs root, `ip` (iproute2) and `nft` (nftables); scripts/chaos.sh installs them when missing.
 Everything created is named after the harness's pid (`chaos<pid>-n<i>`, `ckb<pid>`, ...) and
-removed by close(); create() first removes what a killed earlier run with the same pid left.
+removed by close(); create() first removes what earlier runs whose harness is gone left behind.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -35,11 +36,43 @@ class NetworkUnavailable(Exception):
     """The machine cannot make namespaces (not root, or ip / nft missing)."""
 
 
-def _run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+def _run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess | None:
+    """Run an ip / nft command; with check=False never raise (None if it timed out)."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=30)
+    except subprocess.TimeoutExpired:
+        if check:
+            raise
+        return None
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: {r.stderr.strip()}")
     return r
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale() -> None:
+    """Remove the namespaces and interfaces of earlier runs whose harness process is gone (a
+    SIGKILLed run cannot clean up after itself)."""
+    listed = _run(["ip", "netns", "list"], check=False)
+    for line in (listed.stdout if listed else "").splitlines():
+        m = re.match(r"chaos(\d+)-n\d+\b", line.strip())
+        if m and not _pid_alive(int(m.group(1))):
+            _run(["ip", "netns", "del", m.group(0)], check=False)
+    links = _run(["ip", "-o", "link", "show"], check=False)
+    for line in (links.stdout if links else "").splitlines():
+        m = re.match(r"\d+: (ckb(\d+)|ck(\d+)v\d+)[@:]", line)
+        if m and not _pid_alive(int(m.group(2) or m.group(3))):
+            _run(["ip", "link", "del", m.group(1)], check=False)
 
 
 def available() -> str | None:
@@ -83,9 +116,14 @@ class Network:
         why = available()
         if why:
             raise NetworkUnavailable(why)
+        sweep_stale()
         self.close()   # leftovers of an earlier run with this pid
         self.created = True
         _run(["ip", "link", "add", self.bridge, "type", "bridge"])
+        # Frames bridged here skip the host's iptables (with br_netfilter loaded, a FORWARD
+        # policy of DROP, as Docker sets, would otherwise cut every link).
+        _run(["ip", "link", "set", self.bridge, "type", "bridge", "nf_call_iptables", "0",
+              "nf_call_ip6tables", "0", "nf_call_arptables", "0"], check=False)
         _run(["ip", "addr", "add", f"{self.host_ip}/24", "dev", self.bridge])
         _run(["ip", "link", "set", self.bridge, "up"])
         for i in range(1, self.nodes + 1):

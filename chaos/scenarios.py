@@ -122,6 +122,9 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("cluster-fsync-eio", "3 nodes: every fsync of a partition's leader fails (EIO): it "
              "must exit 1, the others take over; restart it, it must catch up",
              ("fsync-eio-leader",), {"quick": 1, "long": 5}, nodes=3),
+    Scenario("cluster-disk-full", "3 nodes: the disk of a partition's follower is full (ENOSPC "
+             "after a torn prefix): it must exit 1, the others go on; restart it, it must catch up",
+             ("disk-full-follower",), {"quick": 1, "long": 5}, nodes=3),
     Scenario("cluster-corrupt-replica", "3 nodes: SIGTERM a follower, flip a byte in (or "
              "truncate) a batch mid-segment of its copy of a partition, check, restart: it must "
              "repair its copy from the others, nothing lost", ("corrupt-replica",),
@@ -144,13 +147,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
 DEFAULT = {"quick": ["baseline", "kill9-repeated", "pause", "rolling-restart", "fsync-eio",
                      "corrupt-segment", "cluster-kill-leader", "cluster-pause-leader",
                      "cluster-kill-all", "cluster-slow-follower", "cluster-fsync-eio",
-                     "cluster-corrupt-replica", "cluster-partition-leader",
+                     "cluster-disk-full", "cluster-corrupt-replica", "cluster-partition-leader",
                      "cluster-partition-flap"],
            "long": ["baseline", "kill9-repeated", "pause", "rolling-restart", "mixed", "fsync-eio",
                     "disk-full", "slow-disk", "corrupt-segment", "cluster-kill-leader",
                     "cluster-kill-follower", "cluster-pause-leader", "cluster-rolling-restart",
                     "cluster-kill-random", "cluster-kill-all", "cluster-slow-follower",
-                    "cluster-fsync-eio", "cluster-corrupt-replica", "cluster-partition-leader",
+                    "cluster-fsync-eio", "cluster-disk-full", "cluster-corrupt-replica",
+                    "cluster-partition-leader",
                     "cluster-partition-node",
                     "cluster-partition-bridge", "cluster-partition-flap"]}
 

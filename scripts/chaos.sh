@@ -12,7 +12,8 @@
 #   SCENARIO     baseline, kill9-repeated, pause, rolling-restart, fsync-eio, disk-full, slow-disk,
 #                corrupt-segment, mixed (one node); cluster-kill-leader, cluster-kill-follower,
 #                cluster-pause-leader, cluster-rolling-restart, cluster-kill-random,
-#                cluster-kill-all, cluster-slow-follower, cluster-fsync-eio (three nodes);
+#                cluster-kill-all, cluster-slow-follower, cluster-fsync-eio, cluster-disk-full,
+#                cluster-corrupt-replica (three nodes);
 #                cluster-partition-leader, cluster-partition-node, cluster-partition-bridge,
 #                cluster-partition-flap (three nodes in network namespaces: needs root);
 #                a+b combines the faults of a and b (e.g. kill9-repeated+pause). Default: see
@@ -34,7 +35,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 usage() {
-    sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 ARGS=()
