@@ -590,6 +590,28 @@ def test_leader_cut_off_from_majority_acknowledges_no_acks_all_write(cluster, to
     assert acked <= read, f"{len(acked - read)} acknowledged values missing"
 
 
+@pytest.mark.timeout(120)
+def test_a_leader_cut_off_from_its_majority_stops_presenting_itself_as_leader(cluster, topic_name):
+    """Check-quorum: a Raft leader whose followers stopped answering may already be replaced
+    on the other side, so it must stop naming itself the partition's leader (Metadata
+    LEADER_NOT_AVAILABLE, Produce NOT_LEADER_OR_FOLLOWER) instead of drawing every client that
+    asks it into requests that time out. With its majority back a leader is named again."""
+    c = cluster.start()
+    leader = c.create_topic(topic_name, 1)[0]
+    followers = [i for i in c.ids if i != leader]
+    assert c.leader_seen_by(leader, topic_name, 0) == leader
+    with c.paused(followers):
+        t0 = time.monotonic()
+        wait_until(lambda: c.leader_seen_by(leader, topic_name, 0) == -1, timeout=10,
+                   message=f"node {leader}, cut off, to stop naming itself leader")
+        print(f"\ncut-off leader {leader} stopped naming itself after {time.monotonic() - t0:.1f} s")
+        assert produce_error_code(c[leader].bootstrap, topic_name, 0) == \
+            ck.KafkaError.NOT_LEADER_FOR_PARTITION
+    new_leader = c.wait_leader(topic_name, 0)
+    ck_produce(c.bootstrap(), topic_name, make_messages(5, 1, "after"), **PRODUCER_CONF)
+    print(f"leader after the cut: {new_leader}")
+
+
 # ---------------------------------------------------------------------------
 # 6. concurrent FindCoordinator requests while __consumer_offsets is created
 # ---------------------------------------------------------------------------
@@ -942,6 +964,40 @@ def test_a_transaction_open_when_every_node_is_killed_can_be_aborted_after_the_r
     assert seen == per_partition(committed, marks, partitions=partitions)
 
 
+
+@pytest.mark.timeout(120)
+def test_a_node_restarted_alone_never_calls_an_existing_topic_unknown(cluster, topic_name):
+    """Every node killed, one restarted alone: its metadata image is rebuilt from the controller
+    log only once a controller leader exists, so until then a topic missing from it may exist.
+    It must say so with retriable errors (Metadata LEADER_NOT_AVAILABLE at once, Produce
+    NOT_LEADER_OR_FOLLOWER) rather than UNKNOWN_TOPIC_OR_PARTITION, which makes librdkafka fail
+    sends to an existing topic locally; and it must not report ready. Once a majority is back it
+    serves the topic with everything acknowledged before."""
+    c = cluster.start()
+    c.create_topic(topic_name, 3)
+    msgs = make_messages(30, 3, "before")
+    acked = ck_produce(c.bootstrap(), topic_name, msgs, **PRODUCER_CONF)
+    for i in c.ids:
+        c[i].kill9()
+
+    c.launch(1)
+    admin = AdminClient({"bootstrap.servers": c[1].bootstrap, "socket.timeout.ms": 5000})
+    t0 = time.monotonic()
+    md = admin.list_topics(topic=topic_name, timeout=5)
+    assert time.monotonic() - t0 < 4.0, "Metadata must be answered at once, not after a wait"
+    t = md.topics[topic_name]
+    assert t.error is not None and t.error.code() == ck.KafkaError.LEADER_NOT_AVAILABLE, t.error
+    assert produce_error_code(c[1].bootstrap, topic_name, 0) == ck.KafkaError.NOT_LEADER_FOR_PARTITION
+    status, _ = http_get(c[1].url("/health/ready"), timeout=2.0)
+    assert status != 200, "a node that knows no controller leader is not ready"
+
+    c.launch(2)
+    c[1].wait_ready()
+    c[2].wait_ready()
+    md = admin.list_topics(topic=topic_name, timeout=10)
+    assert md.topics[topic_name].error is None
+    assert sorted(md.topics[topic_name].partitions) == [0, 1, 2]
+    assert_read_matches(msgs, kp_read_all(c.bootstrap(), topic_name, 3, timeout=60), acked)
 
 @pytest.mark.timeout(120)
 def test_a_late_batch_is_refused_by_a_leader_whose_transaction_coordinator_is_elsewhere(

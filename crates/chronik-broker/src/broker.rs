@@ -42,6 +42,10 @@ pub struct Broker {
     pub cluster: Option<Arc<ReplicationNode>>,
     /// Notified after the reconciler applied a metadata change (cluster mode).
     pub topics_changed: Notify,
+    /// Whether this broker's topics are complete: always on a single node; in a cluster once
+    /// the reconciler applied an image holding everything committed before the node started.
+    /// Until then a topic this broker does not know may exist.
+    metadata_ready: tokio::sync::watch::Sender<bool>,
     /// Cluster mode: the rest of the producer-id block the controller gave this node.
     cluster_producer_ids: Mutex<(i64, i64)>,
     /// Single node: the dynamic broker and group configs (a cluster's are in the controller's
@@ -189,6 +193,7 @@ impl Broker {
         cluster: Option<Arc<ReplicationNode>>,
     ) -> Result<Arc<Self>, StorageError> {
         let data_arrived = Arc::new(Notify::new());
+        let single_node = cluster.is_none();
         let producer_ids = ProducerIdManager::open(&config.data_dir)?;
         Ok(Arc::new(Self {
             config,
@@ -204,6 +209,7 @@ impl Broker {
             shutting_down: AtomicBool::new(false),
             cluster,
             topics_changed: Notify::new(),
+            metadata_ready: tokio::sync::watch::Sender::new(single_node),
             cluster_producer_ids: Mutex::new((0, 0)),
             dynamic: RwLock::new(dynamic),
         }))
@@ -251,6 +257,33 @@ impl Broker {
         }
     }
 
+    /// See the field `metadata_ready`.
+    pub fn metadata_ready(&self) -> bool {
+        *self.metadata_ready.borrow()
+    }
+
+    /// A receiver that changes when `metadata_ready` turns true.
+    pub fn metadata_ready_changes(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.metadata_ready.subscribe()
+    }
+
+    /// Marks this broker's topics complete (cluster reconciler).
+    pub(crate) fn set_metadata_ready(&self) {
+        self.metadata_ready
+            .send_if_modified(|ready| !std::mem::replace(ready, true));
+    }
+
+    /// The error for a topic this broker does not know: UNKNOWN_TOPIC_OR_PARTITION, or
+    /// NOT_LEADER_OR_FOLLOWER (retriable, the client refreshes its metadata) while this
+    /// broker's topics may be incomplete.
+    pub fn unknown_topic_error(&self) -> BrokerError {
+        if self.metadata_ready() {
+            BrokerError::UnknownTopicOrPartition
+        } else {
+            BrokerError::NotLeaderOrFollower
+        }
+    }
+
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
         self.topics
             .read()
@@ -280,7 +313,7 @@ impl Broker {
     pub fn partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, BrokerError> {
         let t = self
             .topic(topic)
-            .ok_or(BrokerError::UnknownTopicOrPartition)?;
+            .ok_or_else(|| self.unknown_topic_error())?;
         match t.partition(index) {
             Some(p) => Ok(Arc::clone(p)),
             // A partition of the topic that another node hosts (cluster mode), as Kafka answers

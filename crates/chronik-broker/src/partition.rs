@@ -8,7 +8,7 @@ use chronik_replication::proposer::Proposer;
 use chronik_replication::types::Raft;
 use chronik_replication::SharedLog;
 use chronik_storage::PartitionLog;
-use chronik_types::limits::REPLICA_LAG_TIME_MAX_MS;
+use chronik_types::limits::{LEADER_QUORUM_ACK_TIMEOUT_MS, REPLICA_LAG_TIME_MAX_MS};
 use chronik_types::TopicPartition;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -102,7 +102,16 @@ impl Partition {
                 epoch,
             };
         }
-        if m.state.is_leader() {
+        let quorum_lost = m
+            .millis_since_quorum_ack
+            .is_some_and(|ms| ms > LEADER_QUORUM_ACK_TIMEOUT_MS);
+        if m.state.is_leader() && quorum_lost {
+            // Cut off from its majority (check-quorum): another leader may exist by now.
+            Role::Follower {
+                leader: None,
+                epoch,
+            }
+        } else if m.state.is_leader() {
             Role::Leader { epoch }
         } else {
             Role::Follower {

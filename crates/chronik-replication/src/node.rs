@@ -63,6 +63,9 @@ pub struct ReplicationNode {
     controller: Raft,
     image: SharedImage,
     image_applied: watch::Receiver<u64>,
+    /// Set once a proposal of this node, made after it started, is in its image: the image
+    /// then holds everything committed before the start.
+    caught_up: watch::Sender<bool>,
     replicas: Mutex<HashMap<GroupId, SharedReplica>>,
     fs: Arc<dyn FileSystem>,
     /// Group commit of every group's appends on this node.
@@ -184,6 +187,7 @@ impl ReplicationNode {
             controller,
             image,
             image_applied,
+            caught_up: watch::Sender::new(false),
             replicas: Mutex::new(HashMap::from([(group, replica)])),
             fs: config.fs,
             flusher,
@@ -198,10 +202,13 @@ impl ReplicationNode {
             };
             loop {
                 match registering.propose(record.clone()).await {
+                    // `propose` returns once the record is in this node's image, and the
+                    // leader committed it after everything committed before this start.
                     Ok(_) => break,
                     Err(e) => tracing::debug!(error = %e, "registering this broker; retrying"),
                 }
             }
+            registering.caught_up.send_replace(true);
             tracing::info!(node_id, "broker registered with the controller");
         });
         node.tasks
@@ -231,6 +238,17 @@ impl ReplicationNode {
     /// A receiver that changes whenever a metadata record is applied.
     pub fn image_changes(&self) -> watch::Receiver<u64> {
         self.image_applied.clone()
+    }
+
+    /// Whether this node's image holds every metadata record committed before it started
+    /// (false until then: a topic missing from it may exist).
+    pub fn metadata_caught_up(&self) -> bool {
+        *self.caught_up.borrow()
+    }
+
+    /// A receiver that changes when `metadata_caught_up` turns true.
+    pub fn caught_up_changes(&self) -> watch::Receiver<bool> {
+        self.caught_up.subscribe()
     }
 
     /// Why this node's controller group stopped, if its storage failed.

@@ -113,25 +113,16 @@ async fn serve(config: Config) -> Result<()> {
                 node_id = config.node_id, "chronik-server ready");
             ready.store(true, Ordering::SeqCst);
         }
-        Some(node) => {
-            // Ready once a controller leader is known and this broker is in its metadata.
-            let node = Arc::clone(node);
+        Some(_) => {
+            // Ready once this broker is registered with the controller and serves every topic
+            // committed before it started (`Broker::metadata_ready`).
+            let mut metadata = broker.metadata_ready_changes();
             let ready = Arc::clone(&ready);
             let node_id = config.node_id;
             tokio::spawn(async move {
-                let mut changes = node.image_changes();
-                loop {
-                    let me = u64::try_from(node_id).unwrap_or(u64::MAX);
-                    if node.controller_leader().is_some()
-                        && node.with_image(|i| i.brokers.contains_key(&me))
-                    {
-                        tracing::info!(node_id, "chronik-server ready (cluster member)");
-                        ready.store(true, Ordering::SeqCst);
-                        return;
-                    }
-                    if changes.changed().await.is_err() {
-                        return;
-                    }
+                if metadata.wait_for(|r| *r).await.is_ok() {
+                    tracing::info!(node_id, "chronik-server ready (cluster member)");
+                    ready.store(true, Ordering::SeqCst);
                 }
             });
         }

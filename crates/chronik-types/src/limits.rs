@@ -67,6 +67,13 @@ pub const PEER_CONNECT_TIMEOUT_MS: u64 = 1_000;
 /// Kafka's `replica.lag.time.max.ms`: a follower that has not caught up with its leader's log
 /// end for this long is no longer in sync.
 pub const REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;
+/// Kafka's check-quorum: a Raft leader that has had no acknowledgement from a majority of its
+/// group for this long no longer presents itself as the leader (Metadata LEADER_NOT_AVAILABLE,
+/// Produce and Fetch NOT_LEADER_OR_FOLLOWER), so clients go and find the new one. About the
+/// earliest the other replicas can have elected one (their leader lease, 0.6 s, then their
+/// election timeout, 0.5 s). Its Raft state is unchanged: it steps down when it hears of a
+/// higher term.
+pub const LEADER_QUORUM_ACK_TIMEOUT_MS: u64 = 1_000;
 /// How long a leader handing its partition over to the preferred replica waits for the
 /// preferred replica's election before it gives up and leads on (about twice the longest
 /// time the preferred replica needs: its followers' leases, then its election timeout).

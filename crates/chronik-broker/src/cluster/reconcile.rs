@@ -21,12 +21,20 @@ use std::sync::{Arc, Mutex};
 /// Keeps the broker's topics equal to the controller's image, for as long as the node runs.
 pub async fn run_reconciler(broker: Arc<Broker>, node: Arc<ReplicationNode>) {
     let mut changes = node.image_changes();
+    let mut caught_up = node.caught_up_changes();
     loop {
-        if let Err(e) = reconcile(&broker, &node).await {
-            tracing::error!(error = %e, "applying cluster metadata to this broker failed");
+        // Read before reconciling: the image reconciled then holds what it promises.
+        let complete = node.metadata_caught_up();
+        match reconcile(&broker, &node).await {
+            Ok(()) if complete => broker.set_metadata_ready(),
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "applying cluster metadata to this broker failed")
+            }
         }
-        if changes.changed().await.is_err() {
-            return;
+        tokio::select! {
+            r = changes.changed() => if r.is_err() { return },
+            r = caught_up.changed() => if r.is_err() { return },
         }
     }
 }

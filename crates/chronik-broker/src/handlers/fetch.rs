@@ -98,15 +98,18 @@ fn resolve_targets(
             broker.topic(ft.topic.0.as_str())
         };
         let Some(topic) = topic else {
-            let err = if version >= TOPIC_ID_VERSION {
-                ResponseError::UnknownTopicId
+            let err = if !broker.metadata_ready() {
+                // A topic this starting cluster node has not learnt yet may exist.
+                code(ResponseError::NotLeaderOrFollower)
+            } else if version >= TOPIC_ID_VERSION {
+                code(ResponseError::UnknownTopicId)
             } else {
-                ResponseError::UnknownTopicOrPartition
+                code(ResponseError::UnknownTopicOrPartition)
             };
             let parts = ft
                 .partitions
                 .iter()
-                .map(|p| error_partition(p.partition, code(err)))
+                .map(|p| error_partition(p.partition, err))
                 .collect();
             unknown.push(
                 FetchableTopicResponse::default()

@@ -37,7 +37,11 @@ pub fn handle(broker: &Arc<Broker>, version: i16, req: MetadataRequest) -> Metad
                         Some(topic) => topic_metadata(broker, &topic, node),
                         None => MetadataResponseTopic::default()
                             .with_topic_id(t.topic_id)
-                            .with_error_code(code(ResponseError::UnknownTopicId)),
+                            .with_error_code(code(if broker.metadata_ready() {
+                                ResponseError::UnknownTopicId
+                            } else {
+                                ResponseError::LeaderNotAvailable
+                            })),
                     },
                 })
                 .collect()
@@ -108,6 +112,11 @@ fn named_topic(
     }
     if let Err(e) = validate_topic_name(name) {
         return error(e.code());
+    }
+    if !broker.metadata_ready() {
+        // A cluster node that has not learnt every topic yet: the topic may exist (and must
+        // not be created again); LEADER_NOT_AVAILABLE makes clients ask again.
+        return error(code(ResponseError::LeaderNotAvailable));
     }
     if !allow_create {
         return error(code(ResponseError::UnknownTopicOrPartition));

@@ -75,7 +75,7 @@ pub fn handle(broker: &Arc<Broker>, _version: i16, req: ProduceRequest) -> Respo
                     None if topic.as_ref().is_some_and(|t| t.has_partition(pd.index)) => {
                         Outcome::Failed(code(ResponseError::NotLeaderOrFollower), None)
                     }
-                    None => Outcome::Failed(code(ResponseError::UnknownTopicOrPartition), None),
+                    None => Outcome::Failed(broker.unknown_topic_error().code(), None),
                     Some(p) if p.proposer().is_some() => {
                         propose(broker, p, pd.records, acks, timeout, txn)
                     }
