@@ -92,14 +92,16 @@ class Cluster:
                 self.paused_ids.discard(i)
 
     # -- topics and metadata ---------------------------------------------------
-    def create_topic(self, topic: str, partitions: int, replication_factor: int = 3) -> dict[int, int]:
+    def create_topic(self, topic: str, partitions: int, replication_factor: int = 3,
+                     configs: dict[str, str] | None = None) -> dict[int, int]:
         """CreateTopics through the running nodes, then wait until every partition has a leader
         all running nodes agree on. Returns {partition: leader}."""
         from confluent_kafka.admin import AdminClient, NewTopic
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap(), "socket.timeout.ms": 10000})
         futures = admin.create_topics(
-            [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor)],
+            [NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
+                      config=dict(configs or {}))],
             operation_timeout=15, request_timeout=15)
         futures[topic].result(timeout=30)
         return {p: self.wait_leader(topic, p) for p in range(partitions)}
@@ -146,6 +148,14 @@ class Cluster:
         assert status == 200, f"GET /cluster: {status} {body}"
         return {p["partition"]: p["replicas"] for p in json.loads(body)["partitions"]
                 if p["topic"] == topic}
+
+    def partition_status(self, node_id: int, topic: str, partition: int) -> dict:
+        """The partition's entry in node `node_id`'s GET /cluster (log start, high watermark,
+        log end offset as that replica has them)."""
+        status, body = http_get(self.nodes[node_id].url("/cluster"))
+        assert status == 200, f"GET /cluster: {status} {body}"
+        return next(p for p in json.loads(body)["partitions"]
+                    if p["topic"] == topic and p["partition"] == partition)
 
     # -- data on disk ----------------------------------------------------------
     def partition_dir(self, node_id: int, topic: str, partition: int) -> Path:

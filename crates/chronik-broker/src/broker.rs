@@ -643,7 +643,8 @@ impl Broker {
         let now = now_ms();
         let mut deleted = 0;
         for t in self.all_topics() {
-            // Replicated logs keep every entry until deletion is replicated too (not yet).
+            // Replicated logs: `ReplicationNode::apply_retention` (their Raft group purges
+            // first).
             for p in t.partitions.iter().filter(|p| p.raft().is_none()) {
                 match p.with_log(|log| log.apply_retention(now)) {
                     Ok(n) => deleted += n,

@@ -31,6 +31,8 @@ pub struct BrokerConfig {
     pub auto_leader_rebalance_enable: bool,
     /// `leader.imbalance.check.interval.seconds`, in ms.
     pub leader_imbalance_check_interval_ms: u64,
+    /// `log.retention.check.interval.ms`.
+    pub log_retention_check_interval_ms: u64,
     /// The file layer under partition logs (the fault-injecting one in tests).
     pub fs: Arc<dyn FileSystem>,
 }
@@ -57,6 +59,7 @@ impl BrokerConfig {
             offsets_retention_minutes: 7 * 24 * 60,
             auto_leader_rebalance_enable: true,
             leader_imbalance_check_interval_ms: 300_000,
+            log_retention_check_interval_ms: chronik_types::limits::RETENTION_CHECK_INTERVAL_MS,
             fs: chronik_storage::fs::real(),
         }
     }
@@ -114,6 +117,10 @@ impl BrokerConfig {
                 (self.leader_imbalance_check_interval_ms / 1000).to_string(),
             ),
             ("log.dirs", self.data_dir.display().to_string()),
+            (
+                "log.retention.check.interval.ms",
+                self.log_retention_check_interval_ms.to_string(),
+            ),
             (
                 "log.retention.ms",
                 chronik_types::limits::RETENTION_MS_DEFAULT.to_string(),

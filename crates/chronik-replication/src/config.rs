@@ -49,7 +49,7 @@ pub fn handover_elect_delay(replicas: usize) -> std::time::Duration {
 /// fall in the same tick would start every election together and split the vote for ever.
 /// Ranked, non-overlapping timeouts rule that out (and let the preferred leader campaign
 /// first). Snapshots are never built on a schedule: the log is the data and is kept until
-/// retention removes it.
+/// retention removes it (`retention`), which snapshots and purges.
 pub fn partition_raft_config(name: &str, rank: u64) -> Result<Config, Box<openraft::ConfigError>> {
     let election_timeout_min = ELECTION_TIMEOUT_MIN_MS + rank.min(8) * ELECTION_TIMEOUT_STEP_MS;
     Config {
@@ -59,6 +59,8 @@ pub fn partition_raft_config(name: &str, rank: u64) -> Result<Config, Box<openra
         election_timeout_max: leader_lease_ms(rank),
         max_payload_entries: APPEND_ENTRIES_MAX,
         snapshot_policy: SnapshotPolicy::Never,
+        // Purged only where retention says (`retention`), never by openraft's own policy.
+        max_in_snapshot_log_to_keep: u64::MAX,
         ..Default::default()
     }
     .validate()

@@ -175,6 +175,12 @@ impl EntryIndex {
         }
     }
 
+    /// The Raft index of the last entry ending at or below `offset` (None: no such entry kept).
+    pub fn last_ending_at_or_before(&self, offset: Offset) -> Option<u64> {
+        let n = self.locs.partition_point(|l| l.end_offset() <= offset);
+        (n > 0).then(|| self.first + n as u64 - 1)
+    }
+
     /// Removes entries from `index` on; returns the log end offset the segment log is cut to.
     pub fn truncate(&mut self, index: u64) -> Offset {
         let keep = index.saturating_sub(self.first);
@@ -297,6 +303,29 @@ mod tests {
         assert_eq!(idx.first_index(), 8);
         assert_eq!(idx.next_index(), 8);
         assert_eq!(idx.end_offset(), 2);
+    }
+
+    #[test]
+    fn the_last_entry_ending_at_or_before_an_offset() {
+        // index 0 membership (ends at 0), 1..2 batches 0..3 and 3..4, 3 blank at 4, 4 batch 4..9.
+        let batches = [batch(0, 3, 1), batch(3, 4, 1), batch(4, 9, 2)];
+        let raft_only = [ro(0, 1, 0), ro(3, 2, 4)];
+        let (idx, _) = EntryIndex::rebuild(0, 0, &batches, &raft_only);
+        assert_eq!(idx.last_ending_at_or_before(-1), None);
+        assert_eq!(idx.last_ending_at_or_before(0), Some(0));
+        assert_eq!(idx.last_ending_at_or_before(2), Some(0));
+        assert_eq!(idx.last_ending_at_or_before(3), Some(1));
+        assert_eq!(
+            idx.last_ending_at_or_before(4),
+            Some(3),
+            "the blank after the batch too"
+        );
+        assert_eq!(idx.last_ending_at_or_before(8), Some(3));
+        assert_eq!(idx.last_ending_at_or_before(100), Some(4));
+        let mut purged = idx.clone();
+        purged.purge(1);
+        assert_eq!(purged.last_ending_at_or_before(3), None);
+        assert_eq!(purged.last_ending_at_or_before(4), Some(3));
     }
 
     #[test]

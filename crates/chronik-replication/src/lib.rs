@@ -14,6 +14,7 @@
 //! - `raft_entries`: the `raft-entries` file of Raft-only entries (blank, membership).
 //! - `raft_state`: the `raft-state` file (vote, commit hint, purge point).
 //! - `replica_log`: one replica's Raft log over its `PartitionLog`, with the durability order.
+//! - `retention`: retention of a replicated log (snapshot, purge, then segments go).
 //! - `node`: one node's part of the cluster: peer listener, controller, partition groups.
 //! - `log_store`: openraft's `RaftLogStorage` over a `ReplicaLog`.
 //! - `state_machine`: openraft's `RaftStateMachine` for a partition.
@@ -32,6 +33,7 @@ pub mod proposer;
 pub mod raft_entries;
 pub mod raft_state;
 pub mod replica_log;
+pub mod retention;
 pub mod state_machine;
 pub mod transport;
 pub mod txn_markers;

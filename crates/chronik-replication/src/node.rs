@@ -464,6 +464,33 @@ impl ReplicationNode {
             .remove(group);
     }
 
+    /// One retention round over every partition replica of this node (`retention::apply`;
+    /// never the controller's log, which is the metadata). Returns the replicas that purged.
+    pub async fn apply_retention(&self, now_ms: i64) -> usize {
+        let replicas: Vec<(GroupId, SharedReplica)> = self
+            .replicas
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(g, _)| g.topic != CONTROLLER_TOPIC)
+            .map(|(g, r)| (g.clone(), Arc::clone(r)))
+            .collect();
+        let mut purged = 0;
+        for (group, replica) in replicas {
+            let Some(raft) = self.groups.get(&group) else {
+                continue;
+            };
+            match crate::retention::apply(&raft, &replica, now_ms).await {
+                Ok(Some(_)) => purged += 1,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(%group, error = %e, "retention of a replicated log failed")
+                }
+            }
+        }
+        purged
+    }
+
     /// Writes every group's commit point (periodically and at shutdown).
     pub fn checkpoint(&self) -> Result<(), StorageError> {
         let replicas: Vec<SharedReplica> = self

@@ -52,6 +52,11 @@ pub struct ReplicaLog {
     /// The last entry known fdatasynced (reported by the appends' flushes); what a checkpoint
     /// records as `last_log`.
     durable: Option<LogId>,
+    /// Retention: where the log may start once its Raft group purged the entries below
+    /// (`plan_retention`; segments go in `purge`).
+    retention_start: Offset,
+    /// Retention: the entry the next snapshot is to end at (`plan_retention`).
+    snapshot_point: Option<LogId>,
 }
 
 fn corrupt(dir: &Path, reason: String) -> StorageError {
@@ -163,6 +168,8 @@ impl ReplicaLog {
             state_dirty: false,
             lost_upto,
             durable: None,
+            retention_start: 0,
+            snapshot_point: None,
         }
         .with_durable_from_state())
     }
@@ -399,8 +406,10 @@ impl ReplicaLog {
         Ok(())
     }
 
-    /// Forgets entries up to `upto` (covered by a snapshot); the data stays in the segments
-    /// until retention removes it.
+    /// Forgets entries up to `upto` (covered by a snapshot), then deletes the segments below
+    /// both the retention start planned (`plan_retention`) and the first entry kept: the data
+    /// stays until retention wants it gone, and no kept entry loses its data. The purge point
+    /// is on disk before any segment goes.
     pub fn purge(&mut self, upto: LogId) -> Result<(), StorageError> {
         self.index.purge(upto.index);
         self.state.purged = Some(upto);
@@ -408,7 +417,43 @@ impl ReplicaLog {
         self.state.first_offset = self.index.offset_after(upto.index);
         self.state.store(&self.dir)?;
         self.state_dirty = false;
-        self.raft_only.purge_upto(upto.index)
+        self.raft_only.purge_upto(upto.index)?;
+        let below = self.retention_start.min(self.state.first_offset);
+        let deleted = lock_log(&self.log).delete_segments_before(below)?;
+        if deleted > 0 {
+            tracing::info!(dir = %self.dir.display(), segments = deleted, log_start = below,
+                "retention deleted segments of a replicated log");
+        }
+        Ok(())
+    }
+
+    /// Retention of a replicated log: where its retention rules (`retention.ms`,
+    /// `retention.bytes`) want it to start, and the last entry entirely below that which is
+    /// applied (`applied`) and not purged yet. That entry is where the next snapshot ends
+    /// (`snapshot_point`) and up to where the Raft group may purge; `purge` then deletes the
+    /// segments below. None when there is nothing to purge.
+    pub fn plan_retention(&mut self, now_ms: i64, applied: Option<LogId>) -> Option<LogId> {
+        let (start, log_start) = {
+            let log = lock_log(&self.log);
+            (log.retention_start(now_ms), log.log_start_offset())
+        };
+        if start <= log_start {
+            return None;
+        }
+        let index = self
+            .index
+            .last_ending_at_or_before(start)?
+            .min(applied?.index);
+        let loc = self.index.get(index)?;
+        let point = log_id(loc.term(), index);
+        self.retention_start = self.retention_start.max(start);
+        self.snapshot_point = self.snapshot_point.max(Some(point));
+        Some(point)
+    }
+
+    /// The entry the next snapshot is to end at (None: the last applied one).
+    pub fn snapshot_point(&self) -> Option<LogId> {
+        self.snapshot_point
     }
 
     pub fn save_vote(&mut self, vote: crate::types::Vote) -> Result<(), StorageError> {

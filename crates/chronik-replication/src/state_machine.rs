@@ -7,6 +7,7 @@
 //! replica that installs one without having those entries starts its log over at that offset.
 
 use crate::log_store::{io_error, lock, now_ms, SharedReplica};
+use crate::replica_log::ReplicaLog;
 use crate::types::{Applied, ChronikRaft, Entry, LogId, RaftStorageError, StoredMembership};
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -45,11 +46,12 @@ impl PartitionStateMachine {
                 });
             (applied, membership)
         };
+        let snapshot = Arc::new(Mutex::new(purged_snapshot(&replica)));
         Self {
             replica,
             applied,
             membership,
-            snapshot: Arc::default(),
+            snapshot,
             hw_moved,
         }
     }
@@ -58,17 +60,26 @@ impl PartitionStateMachine {
         self.snapshot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A snapshot ending at the entry retention planned (`ReplicaLog::snapshot_point`), or at
+    /// the last applied one: the purge point that follows is then where a replica that needs
+    /// the purged entries starts its log over, no later than retention wants.
     fn build(&mut self) -> Snapshot<ChronikRaft> {
-        let end_offset = self
-            .applied
-            .map_or(0, |a| lock(&self.replica).offset_after(a.index));
-        let data = end_offset.to_be_bytes().to_vec();
-        let meta = Meta {
-            last_log_id: self.applied,
-            last_membership: self.membership.clone(),
-            snapshot_id: self
-                .applied
-                .map_or_else(|| "none".to_string(), |a| a.to_string()),
+        let (meta, data) = {
+            let r = lock(&self.replica);
+            match r.snapshot_point().filter(|p| Some(*p) <= self.applied) {
+                Some(point) => snapshot_at(&r, point),
+                None => {
+                    let end_offset = self.applied.map_or(0, |a| r.offset_after(a.index));
+                    let meta = Meta {
+                        last_log_id: self.applied,
+                        last_membership: self.membership.clone(),
+                        snapshot_id: self
+                            .applied
+                            .map_or_else(|| "none".to_string(), |a| a.to_string()),
+                    };
+                    (meta, end_offset.to_be_bytes().to_vec())
+                }
+            }
         };
         *self.current() = Some((meta.clone(), data.clone()));
         Snapshot {
@@ -76,6 +87,29 @@ impl PartitionStateMachine {
             snapshot: Box::new(Cursor::new(data)),
         }
     }
+}
+
+/// The snapshot ending at entry `point` (applied): its end offset and the membership then.
+fn snapshot_at(r: &ReplicaLog, point: LogId) -> (Meta, Vec<u8>) {
+    let membership = r
+        .membership_upto(point.index)
+        .map_or_else(StoredMembership::default, |(id, m)| {
+            StoredMembership::new(Some(id), m)
+        });
+    let meta = Meta {
+        last_log_id: Some(point),
+        last_membership: membership,
+        snapshot_id: point.to_string(),
+    };
+    (meta, r.offset_after(point.index).to_be_bytes().to_vec())
+}
+
+/// At start-up, the snapshot of a log purged before: it ends where the purge did (what a
+/// replica that needs the purged entries gets instead).
+fn purged_snapshot(replica: &SharedReplica) -> Current {
+    let r = lock(replica);
+    let point = r.state().purged?;
+    Some(snapshot_at(&r, point))
 }
 
 impl RaftSnapshotBuilder<ChronikRaft> for PartitionStateMachine {

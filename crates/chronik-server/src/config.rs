@@ -55,6 +55,10 @@ pub struct Cli {
     /// leader.imbalance.check.interval.seconds). [default: 300]
     #[arg(long, env = "CHRONIK_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
     pub leader_imbalance_check_interval_seconds: Option<u64>,
+    /// How often logs are checked for segments to delete by retention.ms and retention.bytes
+    /// (Kafka's log.retention.check.interval.ms, 300000 there). [default: 30000]
+    #[arg(long, env = "CHRONIK_LOG_RETENTION_CHECK_INTERVAL_MS")]
+    pub log_retention_check_interval_ms: Option<u64>,
     /// TEST ONLY: put partition logs on a fault-injecting file layer controlled by
     /// `PUT /test/faults?fail_syncs=..&disk_full=..&torn_write_bytes=..&sync_delay_ms=..` on the
     /// HTTP address. Never enable in production. [default: false]
@@ -95,6 +99,7 @@ pub struct FileConfig {
     pub group_initial_rebalance_delay_ms: Option<i32>,
     pub auto_leader_rebalance_enable: Option<bool>,
     pub leader_imbalance_check_interval_seconds: Option<u64>,
+    pub log_retention_check_interval_ms: Option<u64>,
     pub test_fault_injection: Option<bool>,
 }
 
@@ -114,6 +119,7 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: i32,
     pub auto_leader_rebalance_enable: bool,
     pub leader_imbalance_check_interval_seconds: u64,
+    pub log_retention_check_interval_ms: u64,
     pub test_fault_injection: bool,
 }
 
@@ -235,12 +241,20 @@ impl Config {
         if leader_imbalance_check_interval_seconds == 0 {
             bail!("invalid leader-imbalance-check-interval-seconds 0: must be 1 or more");
         }
+        let log_retention_check_interval_ms = cli
+            .log_retention_check_interval_ms
+            .or(file.log_retention_check_interval_ms)
+            .unwrap_or(chronik_types::limits::RETENTION_CHECK_INTERVAL_MS);
+        if log_retention_check_interval_ms == 0 {
+            bail!("invalid log-retention-check-interval-ms 0: must be 1 or more");
+        }
         Ok(Self {
             auto_leader_rebalance_enable: cli
                 .auto_leader_rebalance_enable
                 .or(file.auto_leader_rebalance_enable)
                 .unwrap_or(true),
             leader_imbalance_check_interval_seconds,
+            log_retention_check_interval_ms,
             test_fault_injection: cli
                 .test_fault_injection
                 .or(file.test_fault_injection)

@@ -9,10 +9,7 @@ use crate::http::{self, HttpState};
 use anyhow::{Context, Result};
 use chronik_broker::{Broker, BrokerConfig};
 use chronik_storage::faults::FaultyFileSystem;
-use chronik_types::limits::{
-    COMPACTION_CHECK_INTERVAL_MS, RECOVERY_POINT_CHECKPOINT_INTERVAL_MS,
-    RETENTION_CHECK_INTERVAL_MS,
-};
+use chronik_types::limits::{COMPACTION_CHECK_INTERVAL_MS, RECOVERY_POINT_CHECKPOINT_INTERVAL_MS};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +88,7 @@ async fn serve(config: Config) -> Result<()> {
     broker_config.auto_create_topics_enable = config.auto_create_topics_enable;
     broker_config.group_initial_rebalance_delay_ms = config.group_initial_rebalance_delay_ms;
     broker_config.auto_leader_rebalance_enable = config.auto_leader_rebalance_enable;
+    broker_config.log_retention_check_interval_ms = config.log_retention_check_interval_ms;
     broker_config.leader_imbalance_check_interval_ms = config
         .leader_imbalance_check_interval_seconds
         .saturating_mul(1000);
@@ -199,7 +197,9 @@ async fn watch_for_failed_storage(broker: Arc<Broker>) -> String {
 async fn upkeep(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     let mut checkpoint =
         tokio::time::interval(Duration::from_millis(RECOVERY_POINT_CHECKPOINT_INTERVAL_MS));
-    let mut retention = tokio::time::interval(Duration::from_millis(RETENTION_CHECK_INTERVAL_MS));
+    let mut retention = tokio::time::interval(Duration::from_millis(
+        broker.config.log_retention_check_interval_ms,
+    ));
     let mut compaction = tokio::time::interval(Duration::from_millis(COMPACTION_CHECK_INTERVAL_MS));
     let mut raft_metrics = tokio::time::interval(Duration::from_millis(RAFT_METRICS_INTERVAL_MS));
     let mut imbalance_check = tokio::time::interval(Duration::from_millis(
@@ -237,6 +237,10 @@ async fn upkeep(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
                     if n > 0 {
                         tracing::info!(segments = n, "retention deleted segments");
                     }
+                }
+                if let Some(node) = &broker.cluster {
+                    // Replicated logs: each replica snapshots and purges, then deletes segments.
+                    node.apply_retention(chronik_broker::broker::now_ms()).await;
                 }
             }
         }

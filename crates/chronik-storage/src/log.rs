@@ -608,8 +608,16 @@ impl PartitionLog {
 
     /// Deletes old segments by `retention.ms` and `retention.bytes`; returns segments removed.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, StorageError> {
+        let start = self.retention_start(now_ms);
+        self.delete_segments_before(start)
+    }
+
+    /// Where the log would start after retention by `retention.ms` and `retention.bytes`: the
+    /// end of the last closed segment that has to go (never past the high watermark), or the
+    /// current log start when none has to.
+    pub fn retention_start(&self, now_ms: i64) -> Offset {
         if !self.config.cleanup_delete {
-            return Ok(0); // cleanup.policy=compact alone: nothing goes by time or size
+            return self.log_start_offset; // cleanup.policy=compact alone: nothing goes by time or size
         }
         let mut new_start = self.log_start_offset;
         if self.config.retention_ms >= 0 {
@@ -641,7 +649,16 @@ impl PartitionLog {
                 new_start = new_start.max(seg.next_offset);
             }
         }
-        self.log_start_offset = new_start.min(self.high_watermark);
+        new_start
+            .min(self.high_watermark)
+            .max(self.log_start_offset)
+    }
+
+    /// Moves the log start offset forward to `offset` (at most the high watermark) and deletes
+    /// the closed segments entirely below it, also in a replicated log (whose Raft group no
+    /// longer needs those entries: it purged them). Returns the segments removed.
+    pub fn delete_segments_before(&mut self, offset: Offset) -> Result<usize, StorageError> {
+        self.log_start_offset = self.log_start_offset.max(offset.min(self.high_watermark));
         self.delete_segments_below_start()
     }
 

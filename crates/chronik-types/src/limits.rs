@@ -37,7 +37,8 @@ pub const FETCH_SESSIONS_MAX: usize = 1000;
 /// Longest a Fetch may wait for data, whatever the client asks.
 pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
 
-/// How often retention is checked (Kafka's `log.retention.check.interval.ms` is 5 minutes).
+/// How often retention is checked by default (`--log-retention-check-interval-ms`; Kafka's
+/// `log.retention.check.interval.ms` is 5 minutes).
 pub const RETENTION_CHECK_INTERVAL_MS: u64 = 30_000;
 /// How often the recovery-point checkpoint is written.
 pub const RECOVERY_POINT_CHECKPOINT_INTERVAL_MS: u64 = 10_000;

@@ -1,0 +1,162 @@
+//! Retention of a replicated log at the replica level: `plan_retention` picks the last applied
+//! entry below where retention wants the log to start; the purge forgets the entries, then
+//! deletes the segments below (never data of a kept entry); a restart rebuilds the same log and
+//! the state machine offers the purge point as its snapshot.
+
+use chronik_replication::log_store::lock;
+use chronik_replication::replica_log::{lock_log, log_id};
+use chronik_replication::types::Entry;
+use chronik_replication::{PartitionStateMachine, RecordBatch, ReplicaLog, SharedReplica};
+use chronik_storage::batch_builder::uncompressed_batch;
+use chronik_storage::config::LogConfig;
+use chronik_storage::PartitionLog;
+use openraft::storage::RaftStateMachine;
+use openraft::EntryPayload;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const TERM: u64 = 3;
+const ENTRIES: u64 = 60;
+const NOW_MS: i64 = 1_700_000_000_000;
+
+fn config() -> LogConfig {
+    LogConfig {
+        segment_bytes: 1024,
+        retention_bytes: 3 * 1024,
+        ..LogConfig::default()
+    }
+}
+
+fn open(dir: &Path) -> Result<SharedReplica, Box<dyn std::error::Error>> {
+    let (log, _) = PartitionLog::open(dir, config(), 0, 0, NOW_MS)?;
+    Ok(Arc::new(Mutex::new(ReplicaLog::open(
+        chronik_storage::fs::real(),
+        dir,
+        Arc::new(Mutex::new(log)),
+        NOW_MS,
+    )?)))
+}
+
+/// ENTRIES one-record batches (about 100 bytes each, so about ten per segment), all applied.
+fn write(r: &SharedReplica) -> TestResult {
+    let mut r = lock(r);
+    let entries = (1..=ENTRIES).map(|i| Entry {
+        log_id: log_id(TERM, i),
+        payload: EntryPayload::Normal(RecordBatch(
+            uncompressed_batch(
+                1,
+                NOW_MS,
+                format!("value-{i:04}-{}", "x".repeat(20)).as_bytes(),
+            )
+            .into(),
+        )),
+    });
+    r.append(entries, NOW_MS)?;
+    r.sync()?;
+    for i in 1..=ENTRIES {
+        r.apply(log_id(TERM, i))?;
+    }
+    r.save_committed(Some(log_id(TERM, ENTRIES)));
+    Ok(())
+}
+
+fn segments(dir: &Path) -> Result<Vec<String>, std::io::Error> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[test]
+fn a_purge_deletes_the_segments_retention_wants_gone_and_nothing_a_kept_entry_needs() -> TestResult
+{
+    let dir = tempfile::tempdir()?;
+    let r = open(dir.path())?;
+    write(&r)?;
+    let before = segments(dir.path())?;
+    assert!(before.len() > 4, "{before:?}");
+
+    let point = lock(&r)
+        .plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES)))
+        .ok_or("retention.bytes is exceeded: something to purge")?;
+    let (start, size) = {
+        let g = lock(&r);
+        let log = lock_log(g.log());
+        (log.retention_start(NOW_MS), log.size_bytes())
+    };
+    assert!(start > 0 && size > 3 * 1024);
+    // The entry ends exactly where retention wants the log to start (a segment boundary).
+    assert_eq!(lock(&r).offset_after(point.index), start);
+    assert_eq!(lock(&r).snapshot_point(), Some(point));
+    // Planning deletes nothing: the segments go with the purge.
+    assert_eq!(segments(dir.path())?, before);
+
+    lock(&r).purge(point)?;
+    let after = segments(dir.path())?;
+    assert!(after.len() < before.len(), "{after:?}");
+    {
+        let g = lock(&r);
+        let log = lock_log(g.log());
+        assert_eq!(log.log_start_offset(), start);
+        assert!(log.size_bytes() <= 3 * 1024);
+    }
+    // Every kept entry still reads back.
+    let kept = lock(&r).read(point.index + 1, ENTRIES + 1)?;
+    assert_eq!(kept.len() as u64, ENTRIES - point.index);
+
+    // Nothing more to do until more data arrives.
+    assert_eq!(
+        lock(&r).plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES))),
+        None
+    );
+    Ok(())
+}
+
+#[test]
+fn only_applied_entries_are_purged() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let r = open(dir.path())?;
+    write(&r)?;
+    let point = lock(&r)
+        .plan_retention(NOW_MS, Some(log_id(TERM, 4)))
+        .ok_or("something to purge")?;
+    assert_eq!(point, log_id(TERM, 4));
+    assert_eq!(lock(&r).plan_retention(NOW_MS, None), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn after_a_restart_the_log_is_the_same_and_its_snapshot_is_the_purge_point() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let r = open(dir.path())?;
+    write(&r)?;
+    let point = lock(&r)
+        .plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES)))
+        .ok_or("something to purge")?;
+    lock(&r).purge(point)?;
+    let kept = lock(&r).read(0, ENTRIES + 1)?;
+    let start = lock_log(lock(&r).log()).log_start_offset();
+    lock(&r).checkpoint()?;
+    drop(r);
+
+    let r = open(dir.path())?;
+    assert_eq!(lock(&r).state().purged, Some(point));
+    assert_eq!(lock(&r).read(0, ENTRIES + 1)?, kept);
+    assert_eq!(lock(&r).offset_after(point.index), start);
+    let mut sm = PartitionStateMachine::new(Arc::clone(&r), Arc::new(tokio::sync::Notify::new()));
+    let snapshot = sm
+        .get_current_snapshot()
+        .await?
+        .ok_or("a purged log has a snapshot")?;
+    assert_eq!(snapshot.meta.last_log_id, Some(point));
+    assert_eq!(
+        snapshot.snapshot.into_inner(),
+        start.to_be_bytes().to_vec(),
+        "the snapshot ends where the log now starts"
+    );
+    Ok(())
+}
