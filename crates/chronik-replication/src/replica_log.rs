@@ -428,14 +428,24 @@ impl ReplicaLog {
     }
 
     /// Retention of a replicated log: where its retention rules (`retention.ms`,
-    /// `retention.bytes`) want it to start, and the last entry entirely below that which is
+    /// `retention.bytes`) want it to start (held at the first batch of an idempotent or
+    /// transactional producer), and the last entry entirely below that which is
     /// applied (`applied`) and not purged yet. That entry is where the next snapshot ends
     /// (`snapshot_point`) and up to where the Raft group may purge; `purge` then deletes the
     /// segments below. None when there is nothing to purge.
     pub fn plan_retention(&mut self, now_ms: i64, applied: Option<LogId>) -> Option<LogId> {
         let (start, log_start) = {
             let log = lock_log(&self.log);
-            (log.retention_start(now_ms), log.log_start_offset())
+            // Never into the segment of the first batch of an idempotent or transactional
+            // producer: producer and transaction state is rebuilt from the log (at a restart,
+            // and from the snapshot's end on a replica that installs one) and must stay the
+            // same on every replica, since each decides retries and fencing itself. Persisting
+            // that state with the snapshot would lift this.
+            let producers = log.first_producer_segment().unwrap_or(Offset::MAX);
+            (
+                log.retention_start(now_ms).min(producers),
+                log.log_start_offset(),
+            )
         };
         if start <= log_start {
             return None;

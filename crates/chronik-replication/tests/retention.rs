@@ -7,7 +7,7 @@ use chronik_replication::log_store::lock;
 use chronik_replication::replica_log::{lock_log, log_id};
 use chronik_replication::types::Entry;
 use chronik_replication::{PartitionStateMachine, RecordBatch, ReplicaLog, SharedReplica};
-use chronik_storage::batch_builder::uncompressed_batch;
+use chronik_storage::batch_builder::{self, uncompressed_batch};
 use chronik_storage::config::LogConfig;
 use chronik_storage::PartitionLog;
 use openraft::storage::RaftStateMachine;
@@ -39,19 +39,29 @@ fn open(dir: &Path) -> Result<SharedReplica, Box<dyn std::error::Error>> {
     )?)))
 }
 
-/// ENTRIES one-record batches (about 100 bytes each, so about ten per segment), all applied.
-fn write(r: &SharedReplica) -> TestResult {
+fn value(i: u64) -> Vec<u8> {
+    format!("value-{i:04}-{}", "x".repeat(20)).into_bytes()
+}
+
+/// ENTRIES one-record batches (about 100 bytes each, so about ten per segment), all applied;
+/// entry `idempotent_at`, if any, from an idempotent producer.
+fn write_with(r: &SharedReplica, idempotent_at: Option<u64>) -> TestResult {
     let mut r = lock(r);
-    let entries = (1..=ENTRIES).map(|i| Entry {
-        log_id: log_id(TERM, i),
-        payload: EntryPayload::Normal(RecordBatch(
-            uncompressed_batch(
-                1,
-                NOW_MS,
-                format!("value-{i:04}-{}", "x".repeat(20)).as_bytes(),
-            )
-            .into(),
-        )),
+    let entries = (1..=ENTRIES).map(|i| {
+        let batch = if Some(i) == idempotent_at {
+            let producer = batch_builder::Producer {
+                id: 42,
+                epoch: 0,
+                base_sequence: 0,
+            };
+            batch_builder::producer_batch(producer, 1, NOW_MS, &value(i))
+        } else {
+            uncompressed_batch(1, NOW_MS, &value(i))
+        };
+        Entry {
+            log_id: log_id(TERM, i),
+            payload: EntryPayload::Normal(RecordBatch(batch.into())),
+        }
     });
     r.append(entries, NOW_MS)?;
     r.sync()?;
@@ -60,6 +70,10 @@ fn write(r: &SharedReplica) -> TestResult {
     }
     r.save_committed(Some(log_id(TERM, ENTRIES)));
     Ok(())
+}
+
+fn write(r: &SharedReplica) -> TestResult {
+    write_with(r, None)
 }
 
 fn segments(dir: &Path) -> Result<Vec<String>, std::io::Error> {
@@ -157,6 +171,40 @@ async fn after_a_restart_the_log_is_the_same_and_its_snapshot_is_the_purge_point
         snapshot.snapshot.into_inner(),
         start.to_be_bytes().to_vec(),
         "the snapshot ends where the log now starts"
+    );
+    Ok(())
+}
+
+#[test]
+fn retention_stops_at_the_segment_of_the_first_idempotent_batch() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let r = open(dir.path())?;
+    // Retention alone would go well past entry 20 (it keeps about the last 30 entries).
+    write_with(&r, Some(20))?;
+    let producer_segment = lock_log(lock(&r).log())
+        .first_producer_segment()
+        .ok_or("an idempotent batch was written")?;
+    assert!(producer_segment > 0);
+    let point = lock(&r)
+        .plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES)))
+        .ok_or("segments before the producer's can go")?;
+    assert_eq!(lock(&r).offset_after(point.index), producer_segment);
+    lock(&r).purge(point)?;
+    assert_eq!(
+        lock_log(lock(&r).log()).log_start_offset(),
+        producer_segment
+    );
+    assert_eq!(
+        lock(&r).plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES))),
+        None
+    );
+    // A restart rebuilds the same producer state: the producer's batch is still there.
+    lock(&r).checkpoint()?;
+    drop(r);
+    let r = open(dir.path())?;
+    assert_eq!(
+        lock_log(lock(&r).log()).first_producer_segment(),
+        Some(producer_segment)
     );
     Ok(())
 }

@@ -654,6 +654,19 @@ impl PartitionLog {
             .max(self.log_start_offset)
     }
 
+    /// Base offset of the segment holding the first batch that carries a producer id
+    /// (idempotent, transactional, or a transaction marker) among those the producer state was
+    /// built from: None when there is none.
+    pub fn first_producer_segment(&self) -> Option<Offset> {
+        let first = self.producers.first_offset()?;
+        Some(
+            self.segments
+                .range(..=first)
+                .next_back()
+                .map_or(first, |(base, _)| *base),
+        )
+    }
+
     /// Moves the log start offset forward to `offset` (at most the high watermark) and deletes
     /// the closed segments entirely below it, also in a replicated log (whose Raft group no
     /// longer needs those entries: it purged them). Returns the segments removed.

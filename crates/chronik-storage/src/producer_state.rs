@@ -87,6 +87,9 @@ pub fn last_seq(first: i32, last_offset_delta: i32) -> i32 {
 #[derive(Debug, Clone, Default)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Base offset of the first batch with a producer id recorded (batches are recorded in
+    /// offset order): the state comes from batches at or after it.
+    first_offset: Option<Offset>,
 }
 
 impl ProducerStateManager {
@@ -177,6 +180,7 @@ impl ProducerStateManager {
         if h.producer_id == NO_PRODUCER_ID {
             return;
         }
+        self.first_offset.get_or_insert(h.base_offset);
         let entry = self.producers.entry(h.producer_id).or_default();
         if h.is_control() || h.base_sequence == NO_SEQUENCE {
             // A transaction marker carries the producer's current epoch: a coordinator that
@@ -205,6 +209,12 @@ impl ProducerStateManager {
 
     pub fn len(&self) -> usize {
         self.producers.len()
+    }
+
+    /// Base offset of the first batch carrying a producer id (idempotent, transactional or a
+    /// marker) that this state was built from; None when there is none.
+    pub fn first_offset(&self) -> Option<Offset> {
+        self.first_offset
     }
 
     pub fn is_empty(&self) -> bool {
