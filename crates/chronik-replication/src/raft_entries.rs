@@ -161,12 +161,24 @@ impl RaftEntriesFile {
         self.rewrite()
     }
 
-    /// Forgets entries up to `index`, keeping the last membership among them, durably.
+    /// Forgets entries up to `index`, keeping the last membership and the last log-start
+    /// request (DeleteRecords: the log start it set holds again at the next start) among them,
+    /// durably.
     pub fn purge_upto(&mut self, index: u64) -> Result<(), StorageError> {
         let keep_membership = self.last_membership_upto(index).map(|e| e.index);
+        let keep_log_start = self
+            .entries
+            .iter()
+            .rev()
+            .find(|e| {
+                e.index <= index
+                    && matches!(e.outcome, Some(crate::types::NotAppended::LogStart { .. }))
+            })
+            .map(|e| e.index);
         let before = self.entries.len();
-        self.entries
-            .retain(|e| e.index > index || Some(e.index) == keep_membership);
+        self.entries.retain(|e| {
+            e.index > index || Some(e.index) == keep_membership || Some(e.index) == keep_log_start
+        });
         if self.entries.len() == before {
             return Ok(());
         }
@@ -204,6 +216,31 @@ mod tests {
             membership: None,
             outcome: None,
         }
+    }
+
+    #[test]
+    fn a_purge_keeps_the_last_log_start_request() -> Result<(), StorageError> {
+        let dir = tempfile::tempdir().map_err(|e| StorageError::io(Path::new("."), e))?;
+        let fs = chronik_storage::fs::real();
+        let mut f = RaftEntriesFile::open(Arc::clone(&fs), dir.path())?;
+        let log_start = |index, offset| RaftOnlyEntry {
+            outcome: Some(crate::types::NotAppended::LogStart { offset }),
+            ..blank(index, 2, 10)
+        };
+        f.append(log_start(3, 5))?;
+        f.append(blank(4, 2, 10))?;
+        f.append(log_start(6, 8))?;
+        f.append(blank(9, 2, 10))?;
+        f.sync()?;
+        f.purge_upto(7)?;
+        let f = RaftEntriesFile::open(fs, dir.path())?;
+        let idx: Vec<u64> = f.entries().iter().map(|e| e.index).collect();
+        assert_eq!(
+            idx,
+            vec![6, 9],
+            "the last log-start request below the purge stays"
+        );
+        Ok(())
     }
 
     /// Golden bytes: docs/formats/raft-entries.md shows this record.

@@ -92,7 +92,21 @@ impl ReplicaLog {
         let first = state
             .first_index
             .max(state.purged.map_or(0, |p| p.index + 1));
-        let batches = lock_log(&log).batch_locations()?;
+        let mut batches = lock_log(&log).batch_locations()?;
+        if let Some(purged) = state.purged {
+            // After a purge the kept entries begin at `first_offset`: a batch starts there, or
+            // the log ends there. Otherwise a snapshot install was cut short by a crash after
+            // it recorded the snapshot (below) and before it replaced the log: finish it.
+            let mut l = lock_log(&log);
+            let aligned = l.log_end_offset() == state.first_offset
+                || batches.iter().any(|b| b.base_offset == state.first_offset);
+            if !aligned {
+                tracing::warn!(dir = %dir.display(), snapshot = %purged, offset = state.first_offset,
+                    "finishing a snapshot install cut short: the log starts over at the snapshot's end");
+                l.reset_to(state.first_offset, now_ms)?;
+                batches = Vec::new();
+            }
+        }
         let locs: Vec<_> = raft_only.entries().iter().map(RaftOnlyEntry::loc).collect();
         let (index, bad) = EntryIndex::rebuild(first, state.first_offset, &batches, &locs);
         let mut state = state;
@@ -557,6 +571,13 @@ impl ReplicaLog {
             .get(last.index)
             .is_some_and(|l| l.term() == last.leader_id.term && l.end_offset() == end_offset);
         if !have {
+            // The snapshot is recorded first: a crash before the log is replaced leaves a log
+            // that does not begin where the state says, and `open` finishes the reset.
+            self.state.purged = Some(last);
+            self.state.first_index = last.index + 1;
+            self.state.first_offset = end_offset;
+            self.state.committed = self.state.committed.max(Some(last));
+            self.state.store(&self.dir)?;
             lock_log(&self.log).reset_to(end_offset, now_ms)?;
             self.index = EntryIndex::new(last.index + 1, end_offset);
             let kept = membership.map(|(id, m)| RaftOnlyEntry {
@@ -567,9 +588,6 @@ impl ReplicaLog {
                 outcome: None,
             });
             self.raft_only.replace_all(kept.into_iter().collect())?;
-            self.state.purged = Some(last);
-            self.state.first_index = last.index + 1;
-            self.state.first_offset = end_offset;
         }
         self.state.committed = self.state.committed.max(Some(last));
         self.state.store(&self.dir)?;

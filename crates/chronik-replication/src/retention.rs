@@ -6,15 +6,13 @@
 
 use crate::log_store::{lock, SharedReplica};
 use crate::types::Raft;
-use std::time::Duration;
 
-/// How long retention waits for the snapshot it asked for before it leaves the purge to its
-/// next round.
-pub const RETENTION_SNAPSHOT_WAIT_MS: u64 = 5_000;
-
-/// One retention round of one replica: asks its Raft group to snapshot and purge up to where
-/// retention wants the log to start. The segments go when the group purges (a leader purges
-/// once no replication stream still reads those entries). Returns the entry purged up to.
+/// One retention round of one replica: asks its Raft group to purge up to its snapshot (as far
+/// as retention wants) and, when that snapshot ends before where retention wants the log to
+/// start, to build a newer one, which the next round purges up to (snapshots are built in the
+/// background: a round never waits, and under steady writes each round purges what the
+/// previous one snapshotted). The segments go when the group purges (a leader purges once no
+/// replication stream still reads those entries). Returns the entry a purge was asked up to.
 pub async fn apply(
     raft: &Raft,
     replica: &SharedReplica,
@@ -30,14 +28,10 @@ pub async fn apply(
     };
     if snapshot < Some(point) {
         raft.trigger().snapshot().await?;
-        let built = raft
-            .wait(Some(Duration::from_millis(RETENTION_SNAPSHOT_WAIT_MS)))
-            .metrics(|m| m.snapshot >= Some(point), "retention snapshot")
-            .await;
-        if built.is_err() {
-            return Ok(None);
-        }
     }
-    raft.trigger().purge_log(point.index).await?;
-    Ok(Some(point.index))
+    let Some(upto) = snapshot.map(|s| s.index.min(point.index)) else {
+        return Ok(None);
+    };
+    raft.trigger().purge_log(upto).await?;
+    Ok(Some(upto))
 }

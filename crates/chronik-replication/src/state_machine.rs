@@ -81,7 +81,16 @@ impl PartitionStateMachine {
                 }
             }
         };
-        *self.current() = Some((meta.clone(), data.clone()));
+        {
+            // openraft builds in the background: a snapshot installed meanwhile may be newer.
+            let mut current = self.current();
+            let newer = current
+                .as_ref()
+                .is_some_and(|(m, _)| m.last_log_id > meta.last_log_id);
+            if !newer {
+                *current = Some((meta.clone(), data.clone()));
+            }
+        }
         Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),

@@ -208,3 +208,29 @@ fn retention_stops_at_the_segment_of_the_first_idempotent_batch() -> TestResult 
     );
     Ok(())
 }
+
+#[test]
+fn a_snapshot_install_cut_short_by_a_crash_is_finished_at_the_next_start() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let r = open(dir.path())?;
+    write(&r)?;
+    lock(&r).checkpoint()?;
+    drop(r);
+    // What `install_snapshot` records before it replaces the log: a snapshot of entries this
+    // replica does not have, ending past its log.
+    let snapshot = log_id(TERM + 1, 200);
+    let mut state = chronik_replication::raft_state::RaftState::load(dir.path())?;
+    state.purged = Some(snapshot);
+    state.first_index = 201;
+    state.first_offset = 500;
+    state.committed = Some(snapshot);
+    state.store(dir.path())?;
+
+    let r = open(dir.path())?;
+    let g = lock(&r);
+    assert_eq!(g.last_log_id(), Some(snapshot));
+    assert_eq!(g.index().first_index(), 201);
+    let log = lock_log(g.log());
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (500, 500));
+    Ok(())
+}
