@@ -448,21 +448,28 @@ impl ReplicaLog {
     /// (`snapshot_point`) and up to where the Raft group may purge; `purge` then deletes the
     /// segments below. None when there is nothing to purge.
     pub fn plan_retention(&mut self, now_ms: i64, applied: Option<LogId>) -> Option<LogId> {
-        let (start, log_start) = {
-            let log = lock_log(&self.log);
+        let start = {
+            let mut log = lock_log(&self.log);
             // Never into the segment of the first batch of an idempotent or transactional
             // producer: producer and transaction state is rebuilt from the log (at a restart,
             // and from the snapshot's end on a replica that installs one) and must stay the
             // same on every replica, since each decides retries and fencing itself. Persisting
             // that state with the snapshot would lift this.
             let producers = log.first_producer_segment().unwrap_or(Offset::MAX);
-            (
-                log.retention_start(now_ms).min(producers),
-                log.log_start_offset(),
-            )
+            // At least the log start (DeleteRecords moves it without deleting segments).
+            let start = log.retention_start(now_ms).min(producers);
+            if self.state.purged.is_some() {
+                // Segments wholly below entries purged before go at once (left by a crash
+                // between a purge and their deletion, or below a DeleteRecords offset).
+                let below = start.min(self.state.first_offset);
+                if let Err(e) = log.delete_segments_before(below) {
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "deleting purged segments failed");
+                }
+            }
+            start
         };
-        if start <= log_start {
-            return None;
+        if start <= self.state.first_offset {
+            return None; // every entry below `start` is purged already
         }
         let index = self
             .index
@@ -588,6 +595,25 @@ impl ReplicaLog {
                 outcome: None,
             });
             self.raft_only.replace_all(kept.into_iter().collect())?;
+        } else {
+            // The entries are here but are now applied without `apply`: log-start requests
+            // (DeleteRecords) among them still move the log start.
+            let from = self.state.committed.map_or(0, |c| c.index + 1);
+            let starts: Vec<Offset> = self
+                .raft_only
+                .entries()
+                .iter()
+                .filter(|e| (from..=last.index).contains(&e.index))
+                .filter_map(|e| match e.outcome {
+                    Some(NotAppended::LogStart { offset }) => Some(offset.min(end_offset)),
+                    _ => None,
+                })
+                .collect();
+            let mut log = lock_log(&self.log);
+            log.advance_high_watermark(end_offset);
+            for offset in starts {
+                log.delete_records_before(offset.max(0))?;
+            }
         }
         self.state.committed = self.state.committed.max(Some(last));
         self.state.store(&self.dir)?;

@@ -234,3 +234,80 @@ fn a_snapshot_install_cut_short_by_a_crash_is_finished_at_the_next_start() -> Te
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (500, 500));
     Ok(())
 }
+
+#[test]
+fn segments_below_a_delete_records_offset_go_with_the_next_purge() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (log, _) = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: 1024,
+            ..LogConfig::default() // retention by time and size wants nothing gone
+        },
+        0,
+        0,
+        NOW_MS,
+    )?;
+    let r: SharedReplica = Arc::new(Mutex::new(ReplicaLog::open(
+        chronik_storage::fs::real(),
+        dir.path(),
+        Arc::new(Mutex::new(log)),
+        NOW_MS,
+    )?));
+    write(&r)?;
+    let before = segments(dir.path())?;
+    // DeleteRecords in a replicated log moves the log start and keeps the segments.
+    lock_log(lock(&r).log()).delete_records_before(35)?;
+    assert_eq!(segments(dir.path())?, before);
+
+    let point = lock(&r)
+        .plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES)))
+        .ok_or("the entries below the log start can be purged")?;
+    assert_eq!(lock(&r).offset_after(point.index), 35);
+    lock(&r).purge(point)?;
+    let after = segments(dir.path())?;
+    assert!(after.len() < before.len(), "{after:?}");
+    assert_eq!(lock_log(lock(&r).log()).log_start_offset(), 35);
+    assert_eq!(
+        lock(&r).plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES))),
+        None
+    );
+    Ok(())
+}
+
+#[test]
+fn a_snapshot_over_entries_this_replica_has_still_carries_out_their_delete_records() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let r = open(dir.path())?;
+    {
+        let mut g = lock(&r);
+        let entries = (1..=10).map(|i| Entry {
+            log_id: log_id(TERM, i),
+            payload: EntryPayload::Normal(RecordBatch(
+                uncompressed_batch(1, NOW_MS, &value(i)).into(),
+            )),
+        });
+        g.append(entries, NOW_MS)?;
+        // Entry 11: a DeleteRecords log-start request at offset 4; entry 12 one more batch.
+        let request = Entry {
+            log_id: log_id(TERM, 11),
+            payload: EntryPayload::Normal(RecordBatch(
+                chronik_storage::control::log_start_batch(4, 0).into(),
+            )),
+        };
+        let more = Entry {
+            log_id: log_id(TERM, 12),
+            payload: EntryPayload::Normal(RecordBatch(
+                uncompressed_batch(1, NOW_MS, &value(12)).into(),
+            )),
+        };
+        g.append([request, more], NOW_MS)?;
+        g.sync()?;
+        // Nothing applied yet; a leader's snapshot covering all of it arrives.
+        let end = g.offset_after(12);
+        g.install_snapshot(log_id(TERM, 12), end, None, NOW_MS)?;
+        assert_eq!(g.last_log_id(), Some(log_id(TERM, 12)), "the log was kept");
+    }
+    assert_eq!(lock_log(lock(&r).log()).log_start_offset(), 4);
+    Ok(())
+}
