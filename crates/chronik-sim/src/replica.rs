@@ -6,7 +6,7 @@ use chronik_replication::config::partition_raft_config;
 use chronik_replication::log_store::PlantedBug;
 use chronik_replication::replica_log::lock_log;
 use chronik_replication::types::{NodeId, Raft};
-use chronik_replication::{LogStore, PartitionStateMachine, ReplicaLog, SharedLog};
+use chronik_replication::{LogStore, PartitionStateMachine, ReplicaLog, SharedLog, SharedReplica};
 use chronik_storage::config::LogConfig;
 use chronik_storage::faults::FaultyFileSystem;
 use chronik_storage::PartitionLog;
@@ -19,6 +19,7 @@ pub type SimError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Running {
     pub raft: Raft,
     pub log: SharedLog,
+    pub replica: SharedReplica,
 }
 
 pub struct SimReplica {
@@ -30,10 +31,12 @@ pub struct SimReplica {
     pub running: Option<Running>,
     /// Incremented at every start: high-watermark monotonicity is checked per incarnation.
     pub incarnation: u64,
+    /// The partition's topic configs (small segments and retention in retention runs).
+    pub log_config: LogConfig,
 }
 
 impl SimReplica {
-    pub fn new(id: NodeId, rank: u64, dir: PathBuf) -> Self {
+    pub fn new(id: NodeId, rank: u64, dir: PathBuf, log_config: LogConfig) -> Self {
         // Durability is modelled (what `crash` keeps), not asked of the disk: runs do not
         // depend on the disk's fsync speed.
         let fs = FaultyFileSystem::new();
@@ -48,6 +51,7 @@ impl SimReplica {
             fs,
             running: None,
             incarnation: 0,
+            log_config,
         }
     }
 
@@ -59,7 +63,7 @@ impl SimReplica {
     ) -> Result<(), SimError> {
         let fs: Arc<dyn chronik_storage::fs::FileSystem> = Arc::new(self.fs.clone());
         let (log, _) =
-            PartitionLog::open_on(Arc::clone(&fs), &self.dir, LogConfig::default(), 0, 0, 0)?;
+            PartitionLog::open_on(Arc::clone(&fs), &self.dir, self.log_config.clone(), 0, 0, 0)?;
         let log: SharedLog = Arc::new(Mutex::new(log));
         let replica = ReplicaLog::open(fs, &self.dir, Arc::clone(&log), 0)?;
         let replica = Arc::new(Mutex::new(replica));
@@ -68,11 +72,11 @@ impl SimReplica {
         // One election timeout per member (no draw): determinism does not rest on openraft's
         // own random generator.
         config.election_timeout_max = config.election_timeout_min + 1;
-        let store = LogStore::new(replica).with_planted_bug(planted);
+        let store = LogStore::new(Arc::clone(&replica)).with_planted_bug(planted);
         let raft = Raft::new(self.id, Arc::new(config), net.factory(self.id), store, sm).await?;
         net.up(self.id, raft.clone());
         self.incarnation += 1;
-        self.running = Some(Running { raft, log });
+        self.running = Some(Running { raft, log, replica });
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use chronik_replication::log_store::PlantedBug;
 use chronik_replication::types::{NodeId, NotAppended, Raft};
 use chronik_replication::{Applied, RecordBatch};
 use chronik_storage::batch_builder;
+use chronik_storage::config::LogConfig;
 use openraft::error::{InitializeError, RaftError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +25,34 @@ const STEP_MS: u64 = 10;
 const WRITE_TIMEOUT_MS: u64 = 3_000;
 /// After the faults stop: the bound within which a leader must commit a write (liveness).
 const LIVENESS_BOUND_MS: u64 = 30_000;
+/// Retention runs (even seeds): small segments, a few of them kept, retention every so often
+/// on every running replica (snapshots, purges, followers starting over from a snapshot).
+const RETENTION_SEGMENT_BYTES: i64 = 1024;
+const RETENTION_BYTES: i64 = 4 * 1024;
+const RETENTION_EVERY_MS: u64 = 500;
+
+fn log_config(retention: bool) -> LogConfig {
+    if retention {
+        LogConfig {
+            segment_bytes: RETENTION_SEGMENT_BYTES,
+            retention_bytes: RETENTION_BYTES,
+            ..LogConfig::default()
+        }
+    } else {
+        LogConfig::default()
+    }
+}
+
+/// One retention round on every running replica.
+async fn retention_round(replicas: &[SimReplica], history: &SharedHistory, t: u64) {
+    for r in replicas {
+        let Some(run) = &r.running else { continue };
+        let purged = chronik_replication::retention::apply(&run.raft, &run.replica, 0).await;
+        if let Ok(Some(index)) = purged {
+            lock(history).event(t, format!("retention {} purges up to {index}", r.id));
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -190,9 +219,22 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
         config.seed.wrapping_mul(0x9E37_79B9),
     ));
     let n = if rng.gen_bool(0.5) { 3 } else { 5 };
+    // Not drawn from `rng`: the other seeds run as before.
+    let retention = config.seed.is_multiple_of(2);
+    let shape = Shape {
+        nodes: n,
+        retention,
+    };
     let dir = tempfile::tempdir()?;
     let mut replicas: Vec<SimReplica> = (0..n)
-        .map(|i| SimReplica::new(i as NodeId + 1, i as u64, dir.path().join(format!("r{i}"))))
+        .map(|i| {
+            SimReplica::new(
+                i as NodeId + 1,
+                i as u64,
+                dir.path().join(format!("r{i}")),
+                log_config(retention),
+            )
+        })
         .collect();
     let ids: Vec<NodeId> = replicas.iter().map(|r| r.id).collect();
     let history: SharedHistory = Arc::default();
@@ -211,7 +253,13 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
             }
         }
     }
-    lock(&history).event(0, format!("start {n} replicas, seed {}", config.seed));
+    lock(&history).event(
+        0,
+        format!(
+            "start {n} replicas, seed {}, retention {retention}",
+            config.seed
+        ),
+    );
 
     // Fault phase.
     let mut next_id = 0u64;
@@ -223,14 +271,23 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
             .collect();
     };
     publish_live(&replicas);
-    let idempotent = spawn_idempotent_producer(
-        Arc::clone(&live),
-        Arc::clone(&history),
-        start,
-        config.duration_ms,
-    );
+    // Retention runs have no idempotent producer: retention stops at a partition's first
+    // idempotent batch (docs/design/replication.md).
+    let idempotent = (!retention).then(|| {
+        spawn_idempotent_producer(
+            Arc::clone(&live),
+            Arc::clone(&history),
+            start,
+            config.duration_ms,
+        )
+    });
+    let mut next_retention = RETENTION_EVERY_MS;
     while now_ms(start) < config.duration_ms {
         let t = now_ms(start);
+        if retention && t >= next_retention {
+            retention_round(&replicas, &history, t).await;
+            next_retention = t + RETENTION_EVERY_MS;
+        }
         if rng.gen_bool(0.3) {
             if let Some(leader) = a_leader(&replicas) {
                 next_id += 1;
@@ -253,7 +310,9 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
         publish_live(&replicas);
         tokio::time::sleep(Duration::from_millis(STEP_MS)).await;
     }
-    let _ = idempotent.await;
+    if let Some(idempotent) = idempotent {
+        let _ = idempotent.await;
+    }
 
     // Heal, restart everyone, and require progress within the bound.
     net.heal();
@@ -296,7 +355,7 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
         violations.push(format!(
             "liveness: no write committed within {LIVENESS_BOUND_MS} ms after the faults stopped"
         ));
-        return finish(config, n, &history, violations, &mut replicas, &net).await;
+        return finish(config, shape, &history, violations, &mut replicas, &net).await;
     };
     // Every replica catches up with that write.
     for r in &replicas {
@@ -315,12 +374,22 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
         }
     }
     observe(&replicas, &history);
-    finish(config, n, &history, violations, &mut replicas, &net).await
+    finish(config, shape, &history, violations, &mut replicas, &net).await
+}
+
+/// What a seed decided about a run's setup.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    nodes: usize,
+    retention: bool,
 }
 
 async fn finish(
     config: &RunConfig,
-    n: usize,
+    Shape {
+        nodes: n,
+        retention,
+    }: Shape,
     history: &SharedHistory,
     mut violations: Vec<String>,
     replicas: &mut [SimReplica],
@@ -328,6 +397,7 @@ async fn finish(
 ) -> Result<RunResult, SimError> {
     let mut logs = FinalLogs {
         replicas: Vec::new(),
+        retention,
     };
     for r in replicas.iter().filter(|r| r.running.is_some()) {
         let batches = r
@@ -345,6 +415,7 @@ async fn finish(
         violations.extend(checkers::acked_not_lost::check(&h, &logs));
         violations.extend(checkers::no_duplicates::check(&logs));
         violations.extend(checkers::identical_logs::check(&logs));
+        violations.extend(checkers::log_start::check(&logs));
         violations.extend(checkers::offsets_contiguous::check(&logs));
         violations.extend(checkers::high_watermark_monotonic::check(&h));
         violations.extend(checkers::one_leader_per_term::check(&h));
