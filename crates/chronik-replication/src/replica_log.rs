@@ -597,13 +597,14 @@ impl ReplicaLog {
             self.raft_only.replace_all(kept.into_iter().collect())?;
         } else {
             // The entries are here but are now applied without `apply`: log-start requests
-            // (DeleteRecords) among them still move the log start.
-            let from = self.state.committed.map_or(0, |c| c.index + 1);
+            // (DeleteRecords) among them still move the log start. All of them up to `last`
+            // (the commit hint may be ahead of what was applied; the log start only moves
+            // forward, so one carried out before changes nothing).
             let starts: Vec<Offset> = self
                 .raft_only
                 .entries()
                 .iter()
-                .filter(|e| (from..=last.index).contains(&e.index))
+                .filter(|e| e.index <= last.index)
                 .filter_map(|e| match e.outcome {
                     Some(NotAppended::LogStart { offset }) => Some(offset.min(end_offset)),
                     _ => None,
