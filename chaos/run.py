@@ -170,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             result = result_of(report, h)
             rows.append({"scenario": sc.name, "result": result, "stats": report.stats,
                          "anomalies": report.summary(), "counts": report.counts(),
+                         "harness_errors": list(h.meta.get("harness_errors", [])),
                          "seconds": time.monotonic() - t0})
             print(f"  {result}: {report.summary()}; {report.stats}", flush=True)
             print_details(report, h)
@@ -185,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     print(anomaly_matrix(rows))
     failed = [r["scenario"] for r in rows if r["result"] != "PASS"]
     if failed:
+        # Last, so that the end of a CI log says what went wrong in the harness too.
+        for r in rows:
+            for e in r["harness_errors"]:
+                print(f"\nharness error in {r['scenario']}: {e}")
         print(f"\n{len(failed)} of {len(rows)} scenarios did not pass: {', '.join(failed)}; "
               f"histories in {args.out}")
         return 1

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -238,6 +239,26 @@ class Procs:
         self.procs[name] = spawn([sys.executable, "-m", "chaos.workloads", role, json.dumps(cfg)],
                                  log_path=self.workdir / f"{name}.log", env=env, cwd=ROOT)
 
+    def stack_of(self, name: str, timeout: float = 5.0) -> str:
+        """Where a hung workload is: it dumps its threads' stacks into its log on SIGUSR1
+        (faulthandler); returns the innermost frames of the thread that was running."""
+        log_path = self.workdir / f"{name}.log"
+        before = log_path.stat().st_size
+        self.procs[name].send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(log_path, "rb") as f:
+                f.seek(before)
+                dump = f.read().decode(errors="replace")
+            current = dump.split("Current thread", 1)
+            frames = ([line.strip() for line in current[1].split("\n\n", 1)[0].splitlines()
+                       if line.strip().startswith("File ")] if len(current) == 2 else [])
+            # Innermost first; complete once it reaches the module (or shows enough of it).
+            if len(frames) >= 4 or any(f.endswith(" in <module>") for f in frames):
+                return " <- ".join(frames[:4])
+            time.sleep(0.05)
+        return f"(no stack dump within {timeout:.0f} s)"
+
     def stop(self, names: list[str], timeout: float) -> list[str]:
         """SIGTERM names, wait; returns problems (killed after timeout, non-zero exit)."""
         problems = []
@@ -250,9 +271,11 @@ class Procs:
             try:
                 rc = p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                where = self.stack_of(n)
                 p.kill()
                 p.wait()
-                problems.append(f"{n} did not stop within {timeout:.0f} s of SIGTERM; killed")
+                problems.append(f"{n} did not stop within {timeout:.0f} s of SIGTERM; killed; "
+                                f"it was in {where}")
                 continue
             if rc != 0:
                 tail = (self.workdir / f"{n}.log").read_text(errors="replace").splitlines()[-5:]

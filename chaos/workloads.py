@@ -43,6 +43,7 @@ completing between that read and the commit could attribute the commit to the pr
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -903,6 +904,8 @@ def main(argv: list[str]) -> int:
     role, cfg_json = argv[1], argv[2]
     cfg = json.loads(cfg_json)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # A workload that does not stop in time is asked for its stacks (Procs.stop) before the kill.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     ev = EventWriter(cfg["events"])
     if role == "producer":
         if cfg["client"] == "confluent-kafka" and cfg.get("transactional_id"):
