@@ -693,6 +693,63 @@ def test_group_coordinator_kill9_keeps_committed_offsets(cluster, topic_name):
         second.close()
 
 
+COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR = 15, 16
+
+
+def offset_commit_v2(bootstrap: str, group: str, topic: str, offset: int,
+                     timeout: float = 10.0) -> int:
+    """OffsetCommit v2 of a simple consumer (generation -1) for partition 0; its error code."""
+    import struct
+
+    from kafka_wire import frame, kstring, request_header
+
+    body = (request_header(8, 2, correlation_id=11) + kstring(group) + struct.pack(">i", -1)
+            + kstring("") + struct.pack(">q", -1) + struct.pack(">i", 1) + kstring(topic)
+            + struct.pack(">iiq", 1, 0, offset) + kstring(None))
+    with connect(bootstrap) as s:
+        s.sendall(frame(body))
+        resp = recv_frame(s, timeout=timeout)
+    # correlation id, [topics]: name, [partitions]: partition, error code
+    (name_len,) = struct.unpack_from(">h", resp, 8)
+    (error,) = struct.unpack_from(">h", resp, 10 + name_len + 4 + 4)
+    return error
+
+
+def test_a_group_coordinator_whose_offsets_partition_stalls_answers_in_bounded_time(
+        cluster, topic_name):
+    """Kafka's offsets.commit.timeout.ms: the coordinator waits at most 5 s for its records to
+    be stored, then answers COORDINATOR_NOT_AVAILABLE. Here its followers stop just before an
+    offset commit, so the commit's Raft entry cannot be committed; the commit must still be
+    answered (it used to wait, holding every group of the node, until the followers came back)
+    and the coordinator must work again once they do."""
+    c = cluster.start()
+    c.create_topic(topic_name, 1)
+    group = f"{topic_name}-stall"
+
+    def coordinator():
+        try:
+            return coordinator_id(c[1].bootstrap, group)
+        except AssertionError:  # COORDINATOR_NOT_AVAILABLE while __consumer_offsets is created
+            return None
+
+    coordinator = wait_until(coordinator, timeout=PROGRESS_TIMEOUT_S, interval=0.2,
+                             message="a coordinator for the group")
+    assert offset_commit_v2(c[coordinator].bootstrap, group, topic_name, 5) == 0
+    others = [i for i in c.ids if i != coordinator]
+    with c.paused(others):
+        t0 = time.monotonic()
+        error = offset_commit_v2(c[coordinator].bootstrap, group, topic_name, 10, timeout=20)
+        took = time.monotonic() - t0
+    print(f"\ncommit with the followers stopped: error {error} after {took:.1f} s")
+    assert error in (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR)
+    # The stalled commit's entry may now be committed too; the coordinator (whichever node it
+    # is now) takes new commits.
+    wait_until(lambda: any(offset_commit_v2(c[i].bootstrap, group, topic_name, 20) == 0
+                           for i in c.ids),
+               timeout=PROGRESS_TIMEOUT_S, interval=0.2,
+               message="the group's coordinator to take commits again")
+
+
 # ---------------------------------------------------------------------------
 # 8. topics with fewer replicas than nodes
 # ---------------------------------------------------------------------------

@@ -68,6 +68,11 @@ pub const PEER_CONNECT_TIMEOUT_MS: u64 = 1_000;
 /// Kafka's `replica.lag.time.max.ms`: a follower that has not caught up with its leader's log
 /// end for this long is no longer in sync.
 pub const REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;
+/// Kafka's `offsets.commit.timeout.ms`: how long the group coordinator waits for its records
+/// (offset commits, group membership) to be stored in `__consumer_offsets` (fsynced, or
+/// committed by its Raft group) before it answers COORDINATOR_NOT_AVAILABLE. It holds the
+/// coordinator meanwhile, so one stalled partition must not hold every group for ever.
+pub const OFFSETS_COMMIT_TIMEOUT_MS: u64 = 5_000;
 /// Kafka's check-quorum: a Raft leader that has had no acknowledgement from a majority of its
 /// group for this long no longer presents itself as the leader (Metadata LEADER_NOT_AVAILABLE,
 /// Produce and Fetch NOT_LEADER_OR_FOLLOWER), so clients go and find the new one. About the

@@ -14,6 +14,7 @@ use chronik_group::records::partition_for;
 use chronik_group::{
     error, CoordinatorConfig, GroupCoordinator, GroupRecord, Output, Reply, ReplyTo,
 };
+use chronik_types::limits::OFFSETS_COMMIT_TIMEOUT_MS;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -203,10 +204,19 @@ impl GroupService {
             let batch = encode_batch(&recs, producer, now)?;
             pending.push(start_store(broker, &p, batch, now)?);
         }
-        for p in pending {
-            p.wait().await?;
-        }
-        Ok(())
+        let all = async {
+            for p in pending {
+                p.wait().await?;
+            }
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_millis(OFFSETS_COMMIT_TIMEOUT_MS), all)
+            .await
+            .unwrap_or_else(|_| {
+                Err(BrokerError::CoordinatorNotAvailable(format!(
+                    "group records not stored within {OFFSETS_COMMIT_TIMEOUT_MS} ms"
+                )))
+            })
     }
 
     /// TxnOffsetCommit: validates like OffsetCommit, stores the offsets inside the producer's
