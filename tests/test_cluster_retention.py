@@ -1,12 +1,14 @@
 """Retention of replicated logs (three real nodes): every replica deletes the segments its
 topic's retention.bytes no longer wants, after its Raft group purged their entries; what is left
-reads back as the tail of what was acknowledged; and a follower that was down while the leader
+reads back as the tail of what was acknowledged, the state of the (idempotent) producers of the
+deleted batches is kept; and a follower that was down while the leader
 deleted past its log end starts its log over where the leader's snapshot ends, holding then
 exactly the leader's batches from there on.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import struct
 
@@ -21,10 +23,9 @@ RETENTION_BYTES = 16384
 # Retention rounds every 200 ms instead of every 30 s, so the test waits for conditions only.
 ARGS = ["--log-retention-check-interval-ms", "200"]
 TOPIC_CONFIGS = {"segment.bytes": str(SEGMENT_BYTES), "retention.bytes": str(RETENTION_BYTES)}
-# One record per batch, so the records fill many small segments. Not idempotent: retention of
-# a replicated log stops at the first batch of an idempotent or transactional producer (its
-# state must survive on every replica; docs/design/replication.md).
-PRODUCER_CONF = {"acks": "all", "enable.idempotence": False, "linger.ms": 0, "batch.num.messages": 1}
+# One record per batch, so the records fill many small segments. Idempotent: the producer's
+# state outlives its deleted batches (producer-state files; docs/design/replication.md).
+PRODUCER_CONF = {"acks": "all", "enable.idempotence": True, "linger.ms": 0, "batch.num.messages": 1}
 WAIT_S = 30.0
 
 
@@ -110,3 +111,10 @@ def test_retention_deletes_segments_on_every_replica_and_a_follower_behind_it_st
             assert mine[0][0] > follower_end, (
                 f"the follower kept data below the leader's snapshot: starts at {mine[0][0]}, "
                 f"had up to {follower_end}")
+        # The producer state of the deleted batches is kept in a producer-state file within
+        # the log kept, naming the producers of those batches.
+        files = sorted(c.partition_dir(i, topic_name, 0).glob("*.producer-state"))
+        assert files, f"node {i} has no producer-state file"
+        state = json.loads(files[-1].read_bytes())
+        assert mine[0][0] <= state["offset"] <= mine[-1][1] and state["producers"]["producers"], \
+            f"node {i}: producer state {state}, log {mine[0][0]}..{mine[-1][1]}"

@@ -14,6 +14,7 @@ use crate::types::{Applied, LogId, Membership, NotAppended, RecordBatch};
 use bytes::Bytes;
 use chronik_storage::fs::FileSystem;
 use chronik_storage::producer_state::{ProducerError, SequenceCheck};
+use chronik_storage::state_snapshot::StateSnapshot;
 use chronik_storage::{PartitionLog, StorageError};
 use chronik_types::Offset;
 use openraft::{CommittedLeaderId, EntryPayload};
@@ -103,10 +104,19 @@ impl ReplicaLog {
             if !aligned {
                 tracing::warn!(dir = %dir.display(), snapshot = %purged, offset = state.first_offset,
                     "finishing a snapshot install cut short: the log starts over at the snapshot's end");
-                l.reset_to(state.first_offset, now_ms)?;
+                // The install stored the snapshot's producer state before it recorded the
+                // snapshot (none: the snapshot had none).
+                let log_dir = l.dir().to_path_buf();
+                let producers = StateSnapshot::list(&log_dir)?
+                    .contains(&state.first_offset)
+                    .then(|| StateSnapshot::load(&log_dir, state.first_offset))
+                    .transpose()?;
+                l.reset_to(state.first_offset, producers, now_ms)?;
                 batches = Vec::new();
             }
         }
+        // Producer-state files beyond the log are from an install that never got recorded.
+        lock_log(&log).remove_state_files_above_end()?;
         let locs: Vec<_> = raft_only.entries().iter().map(RaftOnlyEntry::loc).collect();
         let (index, bad) = EntryIndex::rebuild(first, state.first_offset, &batches, &locs);
         let mut state = state;
@@ -433,12 +443,37 @@ impl ReplicaLog {
         self.state_dirty = false;
         self.raft_only.purge_upto(upto.index)?;
         let below = self.retention_start.min(self.state.first_offset);
-        let deleted = lock_log(&self.log).delete_segments_before(below)?;
+        let deleted = self.delete_purged_segments(&mut lock_log(&self.log), below)?;
         if deleted > 0 {
             tracing::info!(dir = %self.dir.display(), segments = deleted, log_start = below,
                 "retention deleted segments of a replicated log");
         }
         Ok(())
+    }
+
+    /// Deletes the segments wholly below `below` (at most the first kept entry's offset). The
+    /// producer and transaction state as of the first kept entry is stored first: it stands
+    /// for the batches deleted, at a restart and in the snapshot a lagging replica installs.
+    fn delete_purged_segments(
+        &self,
+        log: &mut PartitionLog,
+        below: Offset,
+    ) -> Result<usize, StorageError> {
+        let first = self.state.first_offset;
+        let first_base = log.first_segment_base();
+        if below.min(first) <= first_base {
+            return Ok(0); // nothing to delete
+        }
+        if !StateSnapshot::list(log.dir())?.contains(&first) {
+            log.store_state_at(first)?;
+        }
+        log.delete_segments_before(below.min(first))
+    }
+
+    /// The producer and transaction state of every batch below `offset` (what a snapshot
+    /// ending there carries).
+    pub fn state_at(&self, offset: Offset) -> Result<StateSnapshot, StorageError> {
+        lock_log(&self.log).state_at(offset)
     }
 
     /// Retention of a replicated log: where its retention rules (`retention.ms`,
@@ -449,20 +484,14 @@ impl ReplicaLog {
     /// segments below. None when there is nothing to purge.
     pub fn plan_retention(&mut self, now_ms: i64, applied: Option<LogId>) -> Option<LogId> {
         let start = {
-            let mut log = lock_log(&self.log);
-            // Never into the segment of the first batch of an idempotent or transactional
-            // producer: producer and transaction state is rebuilt from the log (at a restart,
-            // and from the snapshot's end on a replica that installs one) and must stay the
-            // same on every replica, since each decides retries and fencing itself. Persisting
-            // that state with the snapshot would lift this.
-            let producers = log.first_producer_segment().unwrap_or(Offset::MAX);
+            let log_arc = Arc::clone(&self.log);
+            let mut log = lock_log(&log_arc);
             // At least the log start (DeleteRecords moves it without deleting segments).
-            let start = log.retention_start(now_ms).min(producers);
+            let start = log.retention_start(now_ms);
             if self.state.purged.is_some() {
                 // Segments wholly below entries purged before go at once (left by a crash
                 // between a purge and their deletion, or below a DeleteRecords offset).
-                let below = start.min(self.state.first_offset);
-                if let Err(e) = log.delete_segments_before(below) {
+                if let Err(e) = self.delete_purged_segments(&mut log, start) {
                     tracing::warn!(dir = %self.dir.display(), error = %e, "deleting purged segments failed");
                 }
             }
@@ -570,6 +599,7 @@ impl ReplicaLog {
         &mut self,
         last: LogId,
         end_offset: Offset,
+        producers: Option<StateSnapshot>,
         membership: Option<(LogId, Membership)>,
         now_ms: i64,
     ) -> Result<(), StorageError> {
@@ -578,14 +608,19 @@ impl ReplicaLog {
             .get(last.index)
             .is_some_and(|l| l.term() == last.leader_id.term && l.end_offset() == end_offset);
         if !have {
-            // The snapshot is recorded first: a crash before the log is replaced leaves a log
-            // that does not begin where the state says, and `open` finishes the reset.
+            // The snapshot's producer state is stored first, then the snapshot is recorded: a
+            // crash before the log is replaced leaves a log that does not begin where the
+            // state says, and `open` finishes the reset with that producer state.
+            let producers = producers.filter(|p| p.offset == end_offset);
+            if let Some(p) = &producers {
+                p.store(lock_log(&self.log).dir())?;
+            }
             self.state.purged = Some(last);
             self.state.first_index = last.index + 1;
             self.state.first_offset = end_offset;
             self.state.committed = self.state.committed.max(Some(last));
             self.state.store(&self.dir)?;
-            lock_log(&self.log).reset_to(end_offset, now_ms)?;
+            lock_log(&self.log).reset_to(end_offset, producers, now_ms)?;
             self.index = EntryIndex::new(last.index + 1, end_offset);
             let kept = membership.map(|(id, m)| RaftOnlyEntry {
                 index: id.index,

@@ -2,13 +2,20 @@
 //! entry only moves the high watermark (the commit point, translated to a Kafka offset) and
 //! answers the offsets the batch got; the applied state at start-up is the last known commit.
 //!
-//! A snapshot carries only the Kafka offset where its entries end: it stands for "every entry
-//! up to here", and the log keeps those entries until retention deletes them, as Kafka does. A
-//! replica that installs one without having those entries starts its log over at that offset.
+//! A snapshot carries the Kafka offset where its entries end and the producer and transaction
+//! state of every batch below it (`StateSnapshot`): it stands for "every entry up to here", and
+//! the log keeps those entries until retention deletes them, as Kafka does. A replica that
+//! installs one without having those entries starts its log over at that offset, with that
+//! producer state, so it decides retries and fencing as the others do.
+//!
+//! Snapshot data: the end offset (8 bytes, big-endian), then the producer state (JSON,
+//! docs/formats/producer-state.md); 8 bytes alone is a snapshot without producer state.
 
 use crate::log_store::{io_error, lock, now_ms, SharedReplica};
 use crate::replica_log::ReplicaLog;
 use crate::types::{Applied, ChronikRaft, Entry, LogId, RaftStorageError, StoredMembership};
+use chronik_storage::state_snapshot::StateSnapshot;
+use chronik_storage::StorageError;
 use openraft::storage::RaftStateMachine;
 use openraft::{
     EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder, Snapshot,
@@ -63,11 +70,11 @@ impl PartitionStateMachine {
     /// A snapshot ending at the entry retention planned (`ReplicaLog::snapshot_point`), or at
     /// the last applied one: the purge point that follows is then where a replica that needs
     /// the purged entries starts its log over, no later than retention wants.
-    fn build(&mut self) -> Snapshot<ChronikRaft> {
+    fn build(&mut self) -> Result<Snapshot<ChronikRaft>, StorageError> {
         let (meta, data) = {
             let r = lock(&self.replica);
             match r.snapshot_point().filter(|p| Some(*p) <= self.applied) {
-                Some(point) => snapshot_at(&r, point),
+                Some(point) => snapshot_at(&r, point)?,
                 None => {
                     let end_offset = self.applied.map_or(0, |a| r.offset_after(a.index));
                     let meta = Meta {
@@ -77,7 +84,7 @@ impl PartitionStateMachine {
                             .applied
                             .map_or_else(|| "none".to_string(), |a| a.to_string()),
                     };
-                    (meta, end_offset.to_be_bytes().to_vec())
+                    (meta, snapshot_data(&r, end_offset)?)
                 }
             }
         };
@@ -91,15 +98,48 @@ impl PartitionStateMachine {
                 *current = Some((meta.clone(), data.clone()));
             }
         }
-        Snapshot {
+        Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
-        }
+        })
     }
 }
 
+/// A snapshot's data: its end offset, then the producer state as of it.
+fn snapshot_data(r: &ReplicaLog, end_offset: i64) -> Result<Vec<u8>, StorageError> {
+    let mut data = end_offset.to_be_bytes().to_vec();
+    data.extend(r.state_at(end_offset)?.encode()?);
+    Ok(data)
+}
+
+/// The end offset and producer state of a snapshot's data (`snapshot_data`).
+fn parse_snapshot_data(data: &[u8]) -> Result<(i64, Option<StateSnapshot>), StorageError> {
+    let corrupt = |reason: String| StorageError::Corrupt {
+        path: "snapshot".into(),
+        reason,
+    };
+    let (head, rest) = data.split_first_chunk::<8>().ok_or_else(|| {
+        corrupt(format!(
+            "snapshot data is {} bytes, not 8 or more",
+            data.len()
+        ))
+    })?;
+    let end_offset = i64::from_be_bytes(*head);
+    if rest.is_empty() {
+        return Ok((end_offset, None));
+    }
+    let state = StateSnapshot::decode(rest, std::path::Path::new("snapshot"))?;
+    if state.offset != end_offset {
+        return Err(corrupt(format!(
+            "snapshot ends at offset {end_offset}, its producer state at {}",
+            state.offset
+        )));
+    }
+    Ok((end_offset, Some(state)))
+}
+
 /// The snapshot ending at entry `point` (applied): its end offset and the membership then.
-fn snapshot_at(r: &ReplicaLog, point: LogId) -> (Meta, Vec<u8>) {
+fn snapshot_at(r: &ReplicaLog, point: LogId) -> Result<(Meta, Vec<u8>), StorageError> {
     let membership = r
         .membership_upto(point.index)
         .map_or_else(StoredMembership::default, |(id, m)| {
@@ -110,20 +150,24 @@ fn snapshot_at(r: &ReplicaLog, point: LogId) -> (Meta, Vec<u8>) {
         last_membership: membership,
         snapshot_id: point.to_string(),
     };
-    (meta, r.offset_after(point.index).to_be_bytes().to_vec())
+    Ok((meta, snapshot_data(r, r.offset_after(point.index))?))
 }
 
 /// At start-up, the snapshot of a log purged before: it ends where the purge did (what a
-/// replica that needs the purged entries gets instead).
+/// replica that needs the purged entries gets instead). Unreadable: none (a snapshot is then
+/// built when one is needed).
 fn purged_snapshot(replica: &SharedReplica) -> Current {
     let r = lock(replica);
     let point = r.state().purged?;
-    Some(snapshot_at(&r, point))
+    snapshot_at(&r, point)
+        .map_err(|e| tracing::error!(error = %e, "cannot read the snapshot of the purged entries"))
+        .ok()
 }
 
 impl RaftSnapshotBuilder<ChronikRaft> for PartitionStateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<ChronikRaft>, RaftStorageError> {
-        Ok(self.build())
+        self.build()
+            .map_err(|e| io_error(ErrorSubject::Snapshot(None), ErrorVerb::Read, &e))
     }
 }
 
@@ -195,21 +239,14 @@ impl RaftStateMachine<ChronikRaft> for PartitionStateMachine {
                 e,
             )
         };
-        let end_offset = <[u8; 8]>::try_from(data.as_slice())
-            .map(i64::from_be_bytes)
-            .map_err(|_| {
-                fail(&chronik_storage::StorageError::Corrupt {
-                    path: "snapshot".into(),
-                    reason: format!("snapshot data is {} bytes, not 8", data.len()),
-                })
-            })?;
+        let (end_offset, producers) = parse_snapshot_data(&data).map_err(|e| fail(&e))?;
         if let Some(last) = meta.last_log_id {
             let membership = meta
                 .last_membership
                 .log_id()
                 .map(|id| (id, meta.last_membership.membership().clone()));
             lock(&self.replica)
-                .install_snapshot(last, end_offset, membership, now_ms())
+                .install_snapshot(last, end_offset, producers, membership, now_ms())
                 .map_err(|e| fail(&e))?;
             self.hw_moved.notify_waiters();
         }

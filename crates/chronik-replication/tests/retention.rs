@@ -7,11 +7,15 @@ use chronik_replication::log_store::lock;
 use chronik_replication::replica_log::{lock_log, log_id};
 use chronik_replication::types::Entry;
 use chronik_replication::{PartitionStateMachine, RecordBatch, ReplicaLog, SharedReplica};
+use chronik_storage::batch::BatchHeader;
 use chronik_storage::batch_builder::{self, uncompressed_batch};
 use chronik_storage::config::LogConfig;
+use chronik_storage::producer_state::SequenceCheck;
+use chronik_storage::state_snapshot::StateSnapshot;
 use chronik_storage::PartitionLog;
 use openraft::storage::RaftStateMachine;
 use openraft::EntryPayload;
+use openraft::RaftSnapshotBuilder;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -167,45 +171,109 @@ async fn after_a_restart_the_log_is_the_same_and_its_snapshot_is_the_purge_point
         .await?
         .ok_or("a purged log has a snapshot")?;
     assert_eq!(snapshot.meta.last_log_id, Some(point));
+    let data = snapshot.snapshot.into_inner();
     assert_eq!(
-        snapshot.snapshot.into_inner(),
-        start.to_be_bytes().to_vec(),
+        data.get(..8),
+        Some(&start.to_be_bytes()[..]),
         "the snapshot ends where the log now starts"
+    );
+    let state = StateSnapshot::decode(data.get(8..).unwrap_or_default(), dir.path())?;
+    assert_eq!(
+        state,
+        lock(&r).state_at(start)?,
+        "with the producer state there"
     );
     Ok(())
 }
 
+/// Whether a retry of producer 42's batch (entry 20, offset 19) is recognised as a duplicate
+/// of the batch at offset 19 (None: the producer is unknown or the batch is not a retry).
+fn retry_is_duplicate(r: &SharedReplica) -> Result<bool, Box<dyn std::error::Error>> {
+    let producer = batch_builder::Producer {
+        id: 42,
+        epoch: 0,
+        base_sequence: 0,
+    };
+    let retry = batch_builder::producer_batch(producer, 1, NOW_MS, &value(20));
+    let h = BatchHeader::parse(&retry).ok_or("a batch header")?;
+    let g = lock(r);
+    let log = lock_log(g.log());
+    Ok(matches!(
+        log.check_producer(&h, &retry),
+        Ok(SequenceCheck::Duplicate(b)) if b.base_offset == 19
+    ))
+}
+
 #[test]
-fn retention_stops_at_the_segment_of_the_first_idempotent_batch() -> TestResult {
+fn retention_deletes_an_idempotent_producers_batches_and_keeps_its_state() -> TestResult {
     let dir = tempfile::tempdir()?;
     let r = open(dir.path())?;
-    // Retention alone would go well past entry 20 (it keeps about the last 30 entries).
     write_with(&r, Some(20))?;
-    let producer_segment = lock_log(lock(&r).log())
-        .first_producer_segment()
-        .ok_or("an idempotent batch was written")?;
-    assert!(producer_segment > 0);
+    assert!(retry_is_duplicate(&r)?);
+    let end = lock(&r).offset_after(ENTRIES);
+    let state_before = lock(&r).state_at(end)?;
     let point = lock(&r)
         .plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES)))
-        .ok_or("segments before the producer's can go")?;
-    assert_eq!(lock(&r).offset_after(point.index), producer_segment);
+        .ok_or("something to purge")?;
     lock(&r).purge(point)?;
-    assert_eq!(
-        lock_log(lock(&r).log()).log_start_offset(),
-        producer_segment
+    let start = lock_log(lock(&r).log()).first_segment_base();
+    assert!(
+        start > 19,
+        "the producer's batch (offset 19) is deleted: log from {start}"
     );
-    assert_eq!(
-        lock(&r).plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES))),
-        None
-    );
-    // A restart rebuilds the same producer state: the producer's batch is still there.
+    // Its state is not: a retry is still a duplicate, here and after a restart, where the
+    // state comes from the producer-state file written before the segments went.
+    assert!(retry_is_duplicate(&r)?);
     lock(&r).checkpoint()?;
     drop(r);
+    let files = chronik_storage::state_snapshot::StateSnapshot::list(dir.path())?;
     let r = open(dir.path())?;
-    assert_eq!(
-        lock_log(lock(&r).log()).first_producer_segment(),
-        Some(producer_segment)
+    let first_offset = lock(&r).state().first_offset;
+    assert_eq!(files, vec![first_offset]);
+    assert!(retry_is_duplicate(&r)?);
+    let state_after = lock(&r).state_at(end)?;
+    assert_eq!(state_after.producers, state_before.producers);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_replica_that_installs_the_snapshot_gets_the_producer_state_of_the_deleted_batches(
+) -> TestResult {
+    let leader_dir = tempfile::tempdir()?;
+    let leader = open(leader_dir.path())?;
+    write_with(&leader, Some(20))?;
+    let point = lock(&leader)
+        .plan_retention(NOW_MS, Some(log_id(TERM, ENTRIES)))
+        .ok_or("something to purge")?;
+    let mut sm =
+        PartitionStateMachine::new(Arc::clone(&leader), Arc::new(tokio::sync::Notify::new()));
+    let snapshot = sm.get_snapshot_builder().await.build_snapshot().await?;
+    assert_eq!(snapshot.meta.last_log_id, Some(point));
+    lock(&leader).purge(point)?;
+
+    // A new replica, with nothing, installs it and starts its log over at its end.
+    let follower_dir = tempfile::tempdir()?;
+    let follower = open(follower_dir.path())?;
+    let mut fsm =
+        PartitionStateMachine::new(Arc::clone(&follower), Arc::new(tokio::sync::Notify::new()));
+    fsm.install_snapshot(&snapshot.meta, snapshot.snapshot)
+        .await?;
+    let end = lock(&leader).offset_after(point.index);
+    assert_eq!(lock_log(lock(&follower).log()).log_end_offset(), end);
+    assert!(
+        retry_is_duplicate(&follower)?,
+        "the follower knows producer 42's batch"
     );
+    assert_eq!(
+        lock(&follower).state_at(end)?,
+        lock(&leader).state_at(end)?,
+        "the same producer state on both replicas"
+    );
+    // And after a restart of the follower.
+    lock(&follower).checkpoint()?;
+    drop((fsm, follower));
+    let follower = open(follower_dir.path())?;
+    assert!(retry_is_duplicate(&follower)?);
     Ok(())
 }
 
@@ -226,12 +294,55 @@ fn a_snapshot_install_cut_short_by_a_crash_is_finished_at_the_next_start() -> Te
     state.committed = Some(snapshot);
     state.store(dir.path())?;
 
+    // Stored before that: the snapshot's producer state (producer 42's batch at offset 19).
+    let producers = producer_state_with_batch_at_19(500)?;
+    producers.store(dir.path())?;
+
     let r = open(dir.path())?;
-    let g = lock(&r);
-    assert_eq!(g.last_log_id(), Some(snapshot));
-    assert_eq!(g.index().first_index(), 201);
-    let log = lock_log(g.log());
-    assert_eq!((log.log_start_offset(), log.log_end_offset()), (500, 500));
+    {
+        let g = lock(&r);
+        assert_eq!(g.last_log_id(), Some(snapshot));
+        assert_eq!(g.index().first_index(), 201);
+        let log = lock_log(g.log());
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (500, 500));
+    }
+    assert!(
+        retry_is_duplicate(&r)?,
+        "the producer state is the snapshot's"
+    );
+    assert_eq!(lock(&r).state_at(500)?, producers);
+    Ok(())
+}
+
+/// The producer state at `offset` of a log whose only producer batch is producer 42's at 19.
+fn producer_state_with_batch_at_19(
+    offset: i64,
+) -> Result<StateSnapshot, Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let r = open(dir.path())?;
+    write_with(&r, Some(20))?;
+    let end = lock_log(lock(&r).log()).log_end_offset();
+    let mut state = lock(&r).state_at(end)?;
+    state.offset = offset;
+    Ok(state)
+}
+
+#[test]
+fn a_producer_state_file_of_an_install_never_recorded_is_removed_at_the_next_start() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let r = open(dir.path())?;
+    write(&r)?;
+    lock(&r).checkpoint()?;
+    drop(r);
+    // `install_snapshot` stored the snapshot's producer state, then the crash came before it
+    // recorded the snapshot: the log and the Raft state are as they were.
+    producer_state_with_batch_at_19(500)?.store(dir.path())?;
+    let r = open(dir.path())?;
+    assert_eq!(StateSnapshot::list(dir.path())?, Vec::<i64>::new());
+    assert!(
+        !retry_is_duplicate(&r)?,
+        "the producer state is this log's own"
+    );
     Ok(())
 }
 
@@ -307,7 +418,7 @@ fn a_snapshot_over_entries_this_replica_has_still_carries_out_their_delete_recor
         // it before applying); a leader's snapshot covering all of it arrives.
         g.save_committed(Some(log_id(TERM, 12)));
         let end = g.offset_after(12);
-        g.install_snapshot(log_id(TERM, 12), end, None, NOW_MS)?;
+        g.install_snapshot(log_id(TERM, 12), end, None, None, NOW_MS)?;
         assert_eq!(g.last_log_id(), Some(log_id(TERM, 12)), "the log was kept");
     }
     assert_eq!(lock_log(lock(&r).log()).log_start_offset(), 4);

@@ -271,16 +271,14 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
             .collect();
     };
     publish_live(&replicas);
-    // Retention runs have no idempotent producer: retention stops at a partition's first
-    // idempotent batch (docs/design/replication.md).
-    let idempotent = (!retention).then(|| {
-        spawn_idempotent_producer(
-            Arc::clone(&live),
-            Arc::clone(&history),
-            start,
-            config.duration_ms,
-        )
-    });
+    // In retention runs too: its batches are deleted with their segments and its state must
+    // live on, the same on every replica (producer-state files and snapshots).
+    let idempotent = spawn_idempotent_producer(
+        Arc::clone(&live),
+        Arc::clone(&history),
+        start,
+        config.duration_ms,
+    );
     let mut next_retention = RETENTION_EVERY_MS;
     while now_ms(start) < config.duration_ms {
         let t = now_ms(start);
@@ -310,9 +308,7 @@ async fn run_async(config: &RunConfig) -> Result<RunResult, SimError> {
         publish_live(&replicas);
         tokio::time::sleep(Duration::from_millis(STEP_MS)).await;
     }
-    if let Some(idempotent) = idempotent {
-        let _ = idempotent.await;
-    }
+    let _ = idempotent.await;
 
     // Heal, restart everyone, and require progress within the bound.
     net.heal();

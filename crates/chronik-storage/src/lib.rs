@@ -10,6 +10,8 @@
 //! - `log`: `PartitionLog`, the segments of one partition; append, read, retention.
 //! - `producer_state`: idempotent producers' sequence numbers per partition.
 //! - `txn_state`: open and aborted transactions per partition (last stable offset).
+//! - `state_snapshot`: the `producer-state` file (producer and transaction state as of an
+//!   offset, for replicated logs whose older segments are gone).
 //! - `control`: control records (transaction markers).
 //! - `check`: the offline check of a whole data directory.
 //! - `cleaner`: log compaction (`cleanup.policy=compact`), crash-safe by `.cleaned`/`.swap`.
@@ -41,6 +43,7 @@ pub mod meta;
 pub mod producer_state;
 pub mod recovery;
 pub mod segment;
+pub mod state_snapshot;
 pub mod topic_store;
 pub mod txn_state;
 

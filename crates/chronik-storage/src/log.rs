@@ -11,6 +11,7 @@ use crate::fs::{FileSystem, LogFile};
 use crate::producer_state::{ProducerBatch, ProducerError, ProducerStateManager, SequenceCheck};
 use crate::recovery::{self, ScanStop};
 use crate::segment::{self, LogSegment, SegmentSlice, LOG_SUFFIX};
+use crate::state_snapshot::StateSnapshot;
 use crate::txn_state::{AbortedTxn, TransactionState};
 use chronik_types::Offset;
 use std::collections::BTreeMap;
@@ -142,8 +143,9 @@ impl PartitionLog {
         let plan = recovery::plan(&scans);
         let mut report = RecoveryReport::default();
         let mut segments = BTreeMap::new();
-        let mut producers = ProducerStateManager::default();
-        let mut txns = TransactionState::default();
+        // The batches of every kept segment, recorded into the producer state once the
+        // producer-state file it starts from is chosen (below).
+        let mut scanned: Vec<(Offset, Vec<(u64, BatchHeader)>)> = Vec::new();
         for (seg, scan) in opened {
             if plan.delete.contains(&seg.base_offset) {
                 report.deleted_segments.push(seg.log_path().to_path_buf());
@@ -160,14 +162,13 @@ impl PartitionLog {
                 Some((base, valid, _)) if *base == seg.base_offset => *valid,
                 _ => u64::MAX,
             };
-            for (pos, h) in scan.batches.iter().filter(|(pos, _)| *pos < valid_bytes) {
-                producers.record(h);
-                let marker = control_at(&seg, *pos, h)?;
-                if let Some((_, coordinator_epoch)) = marker {
-                    producers.record_marker(h.producer_id, coordinator_epoch);
-                }
-                txns.record(h, marker.map(|(control, _)| control));
-            }
+            let valid: Vec<(u64, BatchHeader)> = scan
+                .batches
+                .iter()
+                .filter(|(pos, _)| *pos < valid_bytes)
+                .cloned()
+                .collect();
+            scanned.push((seg.base_offset, valid));
             segments.insert(seg.base_offset, seg);
         }
         // A segment cut to nothing after another one is dropped; the log keeps at least one.
@@ -201,6 +202,19 @@ impl PartitionLog {
             seg.sync()?;
         }
         report.log_end_offset = log_end_offset;
+        let mut state = base_state(dir, first_base, log_end_offset)?;
+        let from = state.offset;
+        for (base, batches) in &scanned {
+            let Some(seg) = segments.get(base) else {
+                continue; // cut to nothing, dropped above
+            };
+            for (pos, h) in batches.iter().filter(|(_, h)| h.base_offset >= from) {
+                state.record(h, control_at(seg, *pos, h)?);
+            }
+        }
+        let StateSnapshot {
+            producers, txns, ..
+        } = state;
         let log = Self {
             fs,
             dir: dir.to_path_buf(),
@@ -216,6 +230,15 @@ impl PartitionLog {
             replicated: false,
         };
         Ok((log, report))
+    }
+
+    /// Base offset of the first segment (the oldest data kept).
+    pub fn first_segment_base(&self) -> Offset {
+        self.segments
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.log_start_offset)
     }
 
     pub fn dir(&self) -> &Path {
@@ -654,19 +677,6 @@ impl PartitionLog {
             .max(self.log_start_offset)
     }
 
-    /// Base offset of the segment holding the first batch that carries a producer id
-    /// (idempotent, transactional, or a transaction marker) among those the producer state was
-    /// built from: None when there is none.
-    pub fn first_producer_segment(&self) -> Option<Offset> {
-        let first = self.producers.first_offset()?;
-        Some(
-            self.segments
-                .range(..=first)
-                .next_back()
-                .map_or(first, |(base, _)| *base),
-        )
-    }
-
     /// Moves the log start offset forward to `offset` (at most the high watermark) and deletes
     /// the closed segments entirely below it, also in a replicated log (whose Raft group no
     /// longer needs those entries: it purged them). Returns the segments removed.
@@ -868,6 +878,22 @@ mod transaction_tests;
 
 /// The marker type and coordinator epoch of the batch `h` at `pos` of `seg`, read from the file
 /// when `h` is a control batch (rebuilding the transaction state); `None` for other batches.
+/// Where the producer state of a log whose segments begin at `first_base` and that ends at
+/// `end` starts from: the newest producer-state file within that range (it stands for the
+/// batches below it, which may be gone), else nothing (every batch is in the log).
+fn base_state(dir: &Path, first_base: Offset, end: Offset) -> Result<StateSnapshot, StorageError> {
+    let files = StateSnapshot::list(dir)?;
+    match files.iter().rev().find(|o| **o <= end) {
+        Some(offset) if *offset >= first_base => StateSnapshot::load(dir, *offset),
+        Some(offset) => {
+            tracing::warn!(dir = %dir.display(), offset, first_base,
+                "a producer-state file below the first segment is not used");
+            Ok(StateSnapshot::empty(first_base))
+        }
+        None => Ok(StateSnapshot::empty(first_base)),
+    }
+}
+
 pub(crate) fn control_at(
     seg: &LogSegment,
     pos: u64,

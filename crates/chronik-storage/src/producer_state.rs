@@ -6,7 +6,16 @@
 
 use crate::batch::BatchHeader;
 use chronik_types::Offset;
-use std::collections::{HashMap, VecDeque};
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Serializes a map in key order (stable bytes for the `producer-state` file).
+pub(crate) fn sorted<K: Ord + Serialize, V: Serialize, S: Serializer>(
+    map: &HashMap<K, V>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    map.iter().collect::<BTreeMap<_, _>>().serialize(s)
+}
 
 /// Batches remembered per producer (Kafka's `NUM_BATCHES_TO_RETAIN`, what
 /// `max.in.flight.requests.per.connection` ≤ 5 relies on).
@@ -17,7 +26,7 @@ pub const NO_PRODUCER_ID: i64 = -1;
 pub const NO_SEQUENCE: i32 = -1;
 
 /// One remembered batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerBatch {
     pub first_seq: i32,
     pub last_seq: i32,
@@ -26,7 +35,7 @@ pub struct ProducerBatch {
     pub max_timestamp: i64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<ProducerBatch>,
@@ -84,8 +93,9 @@ pub fn last_seq(first: i32, last_offset_delta: i32) -> i32 {
     i32::try_from(last % (i64::from(i32::MAX) + 1)).unwrap_or(0)
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerStateManager {
+    #[serde(serialize_with = "sorted")]
     producers: HashMap<i64, ProducerEntry>,
     /// Base offset of the first batch with a producer id recorded (batches are recorded in
     /// offset order): the state comes from batches at or after it.

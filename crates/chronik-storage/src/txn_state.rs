@@ -7,20 +7,22 @@
 use crate::batch::BatchHeader;
 use crate::control::ControlType;
 use chronik_types::Offset;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// A transaction that ended with an ABORT marker: its records, from `first_offset` to the
 /// marker at `last_offset`, are skipped by `read_committed` consumers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbortedTxn {
     pub producer_id: i64,
     pub first_offset: Offset,
     pub last_offset: Offset,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionState {
     /// Producer id → offset of its open transaction's first batch in this partition.
+    #[serde(serialize_with = "crate::producer_state::sorted")]
     ongoing: HashMap<i64, Offset>,
     /// In marker order, which is `last_offset` order.
     aborted: Vec<AbortedTxn>,

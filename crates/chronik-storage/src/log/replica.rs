@@ -7,9 +7,8 @@
 use super::{PartitionLog, Stamp};
 use crate::batch::{self, BatchHeader};
 use crate::error::{IoContext, StorageError};
-use crate::producer_state::ProducerStateManager;
 use crate::segment::LogSegment;
-use crate::txn_state::TransactionState;
+use crate::state_snapshot::StateSnapshot;
 use crate::AppendInfo;
 use chronik_types::Offset;
 use std::sync::Arc;
@@ -200,30 +199,64 @@ impl PartitionLog {
             .last()
             .map_or(offset, |s| s.next_offset);
         self.compacted_upto = self.compacted_upto.min(offset);
-        let mut producers = ProducerStateManager::default();
-        let mut txns = TransactionState::default();
+        let state = self.state_at(self.log_end_offset)?;
+        self.producers = state.producers;
+        self.txns = state.txns;
+        Ok(())
+    }
+
+    /// The producer and transaction state of every batch below `offset` (a batch boundary at
+    /// most the log end): the newest producer-state file at or below it, plus the batches from
+    /// there on (all of them when there is no such file).
+    pub fn state_at(&self, offset: Offset) -> Result<StateSnapshot, StorageError> {
+        let first_base = self.segments.keys().next().copied().unwrap_or(0);
+        let mut state = super::base_state(&self.dir, first_base, offset)?;
         for seg in self.segments.values() {
+            if seg.next_offset <= state.offset {
+                continue;
+            }
             let mut pos = 0u64;
             while pos < seg.size_bytes() {
                 let h = seg.header_at(pos)?;
-                producers.record(&h);
-                let marker = super::control_at(seg, pos, &h)?;
-                if let Some((_, coordinator_epoch)) = marker {
-                    producers.record_marker(h.producer_id, coordinator_epoch);
+                if h.base_offset >= offset {
+                    return Ok(state);
                 }
-                txns.record(&h, marker.map(|(control, _)| control));
+                if h.base_offset >= state.offset {
+                    state.record(&h, super::control_at(seg, pos, &h)?);
+                }
                 pos += h.size_bytes() as u64;
             }
         }
-        self.producers = producers;
-        self.txns = txns;
-        Ok(())
+        Ok(state)
+    }
+
+    /// Writes the producer-state file of `offset` (`state_at`), durably, and removes the older
+    /// ones: from now on the batches below `offset` may be deleted.
+    pub fn store_state_at(&self, offset: Offset) -> Result<(), StorageError> {
+        let state = self.state_at(offset)?;
+        state.store(&self.dir)?;
+        StateSnapshot::remove_where(&self.dir, |o| o < offset)
+    }
+
+    /// Removes the producer-state files above the log end (written by a snapshot install that
+    /// a crash cut short before it was recorded).
+    pub fn remove_state_files_above_end(&self) -> Result<(), StorageError> {
+        let end = self.log_end_offset;
+        StateSnapshot::remove_where(&self.dir, |o| o > end)
     }
 
     /// Replaces the whole log with an empty one starting at `offset` (a replica installing a
     /// snapshot whose entries it does not have, as a Kafka follower starts over at the
     /// leader's log start). Durable when it returns.
-    pub fn reset_to(&mut self, offset: Offset, now_ms: i64) -> Result<(), StorageError> {
+    /// The producer and transaction state start as `state` (the state as of `offset`, from
+    /// the snapshot installed; its file must be stored before the reset, so that a restart
+    /// finds it) or empty.
+    pub fn reset_to(
+        &mut self,
+        offset: Offset,
+        state: Option<StateSnapshot>,
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
         for (_, seg) in std::mem::take(&mut self.segments) {
             seg.delete()?;
         }
@@ -234,8 +267,12 @@ impl PartitionLog {
         self.log_end_offset = offset;
         self.high_watermark = offset;
         self.compacted_upto = offset;
-        self.producers = ProducerStateManager::default();
-        self.txns = TransactionState::default();
+        let state = state
+            .filter(|s| s.offset == offset)
+            .unwrap_or_else(|| StateSnapshot::empty(offset));
+        self.producers = state.producers;
+        self.txns = state.txns;
+        StateSnapshot::remove_where(&self.dir, |o| o != offset)?;
         Ok(())
     }
 

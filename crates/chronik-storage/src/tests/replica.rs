@@ -1033,7 +1033,7 @@ fn truncate_to_and_reset_to_let_compaction_see_the_rewritten_segments() {
     assert_eq!(compacted(&mut log), 12);
 
     // Reset below that end, then fill a closed segment again.
-    log.reset_to(4, NOW).unwrap();
+    log.reset_to(4, None, NOW).unwrap();
     assert!(
         log.compaction_input(NOW).is_none(),
         "a single empty segment"
@@ -1058,7 +1058,7 @@ fn reset_to_empties_the_log_at_the_offset() {
     log.advance_high_watermark(6);
     assert_eq!(bases(&log), vec![0, 6, 12]);
 
-    log.reset_to(50, NOW).unwrap();
+    log.reset_to(50, None, NOW).unwrap();
     assert_eq!(log.log_start_offset(), 50);
     assert_eq!(log.log_end_offset(), 50);
     assert_eq!(log.high_watermark(), 50);
@@ -1109,7 +1109,7 @@ fn reset_to_survives_reopen_without_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open_replicated(dir.path(), LogConfig::default());
     append_entries(&mut log, 0, 3, 1);
-    log.reset_to(30, NOW).unwrap();
+    log.reset_to(30, None, NOW).unwrap();
     drop(log);
     let log = reopen(dir.path(), LogConfig::default(), 0);
     assert_eq!(log.log_start_offset(), 30);
@@ -1124,7 +1124,7 @@ fn reset_to_an_offset_inside_the_old_log_replaces_its_segment() {
     append_entries(&mut log, 0, 8, 1);
     assert_eq!(bases(&log), vec![0, 6, 12]);
     // Offset 6 is the base of an existing segment: it is recreated empty.
-    log.reset_to(6, NOW).unwrap();
+    log.reset_to(6, None, NOW).unwrap();
     assert_eq!(files_in(dir.path()), segment_files(&[6]));
     assert_eq!(
         std::fs::metadata(segment_path(dir.path(), 6, ".log"))
@@ -1161,7 +1161,7 @@ fn reset_to_forgets_idempotent_producers() {
     log.append_entry(&mut idempotent_batch(7, 3, 0, 2), 1, NOW)
         .unwrap();
     assert_eq!(log.producers.len(), 1);
-    log.reset_to(100, NOW).unwrap();
+    log.reset_to(100, None, NOW).unwrap();
     assert!(log.producers.is_empty());
     // An old epoch or a sequence gap would have been refused before the reset.
     let info = log.append(&mut idempotent_batch(7, 1, 40, 2), NOW).unwrap();
