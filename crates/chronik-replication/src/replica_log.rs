@@ -443,10 +443,17 @@ impl ReplicaLog {
         self.state_dirty = false;
         self.raft_only.purge_upto(upto.index)?;
         let below = self.retention_start.min(self.state.first_offset);
-        let deleted = self.delete_purged_segments(&mut lock_log(&self.log), below)?;
-        if deleted > 0 {
-            tracing::info!(dir = %self.dir.display(), segments = deleted, log_start = below,
-                "retention deleted segments of a replicated log");
+        // The purge is recorded: a failure here leaves segments that the next round deletes.
+        match self.delete_purged_segments(&mut lock_log(&self.log), below) {
+            Ok(0) => {}
+            Ok(deleted) => {
+                tracing::info!(dir = %self.dir.display(), segments = deleted, log_start = below,
+                    "retention deleted segments of a replicated log");
+            }
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e,
+                    "deleting purged segments failed; the next retention round tries again");
+            }
         }
         Ok(())
     }

@@ -612,13 +612,19 @@ impl PartitionLog {
     }
 
     fn delete_segments_below_start(&mut self) -> Result<usize, StorageError> {
+        self.delete_segments_below(self.log_start_offset)
+    }
+
+    /// Deletes the closed segments whose batches all lie below `limit` (at most the log start).
+    fn delete_segments_below(&mut self, limit: Offset) -> Result<usize, StorageError> {
         self.txns.remove_before(self.log_start_offset);
+        let limit = limit.min(self.log_start_offset);
         let doomed: Vec<Offset> = self
             .segments
             .iter()
             .rev()
             .skip(1) // never the active segment
-            .filter(|(_, s)| s.next_offset <= self.log_start_offset)
+            .filter(|(_, s)| s.next_offset <= limit)
             .map(|(b, _)| *b)
             .collect();
         for base in &doomed {
@@ -682,7 +688,9 @@ impl PartitionLog {
     /// longer needs those entries: it purged them). Returns the segments removed.
     pub fn delete_segments_before(&mut self, offset: Offset) -> Result<usize, StorageError> {
         self.log_start_offset = self.log_start_offset.max(offset.min(self.high_watermark));
-        self.delete_segments_below_start()
+        // Only below `offset`, even where the log start is higher (DeleteRecords in a
+        // replicated log): the entries above it are not purged, nor their producer state saved.
+        self.delete_segments_below(offset)
     }
 
     /// What compaction would work on: the closed segments, if any of them is newer than the
@@ -886,8 +894,9 @@ fn base_state(dir: &Path, first_base: Offset, end: Offset) -> Result<StateSnapsh
     match files.iter().rev().find(|o| **o <= end) {
         Some(offset) if *offset >= first_base => StateSnapshot::load(dir, *offset),
         Some(offset) => {
-            tracing::warn!(dir = %dir.display(), offset, first_base,
-                "a producer-state file below the first segment is not used");
+            tracing::error!(dir = %dir.display(), offset, first_base,
+                "a producer-state file below the first segment is not used: the state of the \
+                 producers of the batches in between is lost");
             Ok(StateSnapshot::empty(first_base))
         }
         None => Ok(StateSnapshot::empty(first_base)),

@@ -215,7 +215,11 @@ impl PartitionLog {
             if seg.next_offset <= state.offset {
                 continue;
             }
-            let mut pos = 0u64;
+            // From the batch at the state's offset (found through the offset index).
+            let mut pos = match seg.find_position(state.offset)? {
+                Some((pos, h)) if h.base_offset >= state.offset => pos,
+                _ => 0,
+            };
             while pos < seg.size_bytes() {
                 let h = seg.header_at(pos)?;
                 if h.base_offset >= offset {
