@@ -750,6 +750,50 @@ def test_a_group_coordinator_whose_offsets_partition_stalls_answers_in_bounded_t
                message="the group's coordinator to take commits again")
 
 
+def init_producer_id_v0(bootstrap: str, transactional_id: str, timeout: float = 10.0) -> int:
+    """InitProducerId v0 for a transactional id; its error code."""
+    import struct
+
+    from kafka_wire import frame, kstring, request_header
+
+    body = request_header(22, 0, correlation_id=12) + kstring(transactional_id) + struct.pack(">i", 60000)
+    with connect(bootstrap) as s:
+        s.sendall(frame(body))
+        resp = recv_frame(s, timeout=timeout)
+    # correlation id, throttle time, error code, producer id, producer epoch
+    (error,) = struct.unpack_from(">h", resp, 8)
+    return error
+
+
+def test_a_transaction_coordinator_whose_state_partition_stalls_answers_in_bounded_time(cluster):
+    """As for groups: the transaction coordinator waits at most 5 s for its record to be stored
+    in __transaction_state, then answers COORDINATOR_NOT_AVAILABLE (it used to wait, holding
+    every transactional id of the node, until the followers came back)."""
+    c = cluster.start()
+    tid = "stall-txn"
+
+    def coordinator():
+        try:
+            return coordinator_id(c[1].bootstrap, tid, key_type=1)
+        except AssertionError:  # COORDINATOR_NOT_AVAILABLE while __transaction_state is created
+            return None
+
+    node = wait_until(coordinator, timeout=PROGRESS_TIMEOUT_S, interval=0.2,
+                      message="a transaction coordinator")
+    wait_until(lambda: init_producer_id_v0(c[node].bootstrap, tid) == 0,
+               timeout=PROGRESS_TIMEOUT_S, interval=0.2, message="a first InitProducerId")
+    others = [i for i in c.ids if i != node]
+    with c.paused(others):
+        t0 = time.monotonic()
+        error = init_producer_id_v0(c[node].bootstrap, tid, timeout=20)
+        took = time.monotonic() - t0
+    print(f"\nInitProducerId with the followers stopped: error {error} after {took:.1f} s")
+    assert error in (COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR)
+    wait_until(lambda: any(init_producer_id_v0(c[i].bootstrap, tid) == 0 for i in c.ids),
+               timeout=PROGRESS_TIMEOUT_S, interval=0.2,
+               message="the transaction coordinator to initialise producers again")
+
+
 # ---------------------------------------------------------------------------
 # 8. topics with fewer replicas than nodes
 # ---------------------------------------------------------------------------

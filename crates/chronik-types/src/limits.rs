@@ -73,6 +73,11 @@ pub const REPLICA_LAG_TIME_MAX_MS: i64 = 30_000;
 /// committed by its Raft group) before it answers COORDINATOR_NOT_AVAILABLE. It holds the
 /// coordinator meanwhile, so one stalled partition must not hold every group for ever.
 pub const OFFSETS_COMMIT_TIMEOUT_MS: u64 = 5_000;
+/// How long the transaction coordinator waits for its records to be stored in
+/// `__transaction_state` before it answers COORDINATOR_NOT_AVAILABLE (the client retries).
+/// Kafka bounds this write by `request.timeout.ms` (30 s); Chronik's coordinator holds every
+/// transactional id of the node meanwhile, so it waits no longer than for offset commits.
+pub const TXN_STATE_WRITE_TIMEOUT_MS: u64 = OFFSETS_COMMIT_TIMEOUT_MS;
 /// Kafka's check-quorum: a Raft leader that has had no acknowledgement from a majority of its
 /// group for this long no longer presents itself as the leader (Metadata LEADER_NOT_AVAILABLE,
 /// Produce and Fetch NOT_LEADER_OR_FOLLOWER), so clients go and find the new one. About the

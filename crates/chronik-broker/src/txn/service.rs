@@ -15,6 +15,7 @@ use chronik_txn::coordinator::EndStep;
 use chronik_txn::{
     Completion, CoordinatorConfig, InitStep, TransactionCoordinator, TxnError, TxnRecord,
 };
+use chronik_types::limits::TXN_STATE_WRITE_TIMEOUT_MS;
 use kafka_protocol::error::ResponseError;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -354,11 +355,20 @@ impl TxnService {
                 .map_err(unavailable)?;
             pending.push(start_store(broker, &p, batch, now).map_err(unavailable)?);
         }
-        for p in pending {
-            p.wait()
-                .await
-                .map_err(|e| BrokerError::CoordinatorNotAvailable(e.to_string()))?;
-        }
+        let all = async {
+            for p in pending {
+                p.wait().await?;
+            }
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_millis(TXN_STATE_WRITE_TIMEOUT_MS), all)
+            .await
+            .unwrap_or_else(|_| {
+                Err(BrokerError::CoordinatorNotAvailable(format!(
+                    "transaction state not stored within {TXN_STATE_WRITE_TIMEOUT_MS} ms"
+                )))
+            })
+            .map_err(|e| BrokerError::CoordinatorNotAvailable(e.to_string()))?;
         st.apply(records);
         self.reindex(
             st,
