@@ -112,6 +112,29 @@ impl PendingStore {
     }
 }
 
+/// Waits until every store in `pending` is done, at most `timeout_ms`: a coordinator holds its
+/// state meanwhile, so past that it answers COORDINATOR_NOT_AVAILABLE (the client retries), as
+/// Kafka's coordinators do when their append times out.
+pub async fn wait_all(
+    pending: Vec<PendingStore>,
+    timeout_ms: u64,
+    what: &str,
+) -> Result<(), BrokerError> {
+    let all = async {
+        for p in pending {
+            p.wait().await?;
+        }
+        Ok(())
+    };
+    tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), all)
+        .await
+        .unwrap_or_else(|_| {
+            Err(BrokerError::CoordinatorNotAvailable(format!(
+                "{what} not stored within {timeout_ms} ms"
+            )))
+        })
+}
+
 /// Starts storing `batch` in `p`: appended and queued for fsync, or proposed to its Raft group.
 pub fn start_store(
     broker: &Broker,

@@ -7,7 +7,7 @@ use super::offsets_topic::{
 };
 use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
-use crate::internal_topic::{start_store, PartitionCoordinator};
+use crate::internal_topic::{start_store, wait_all, PartitionCoordinator};
 use crate::partition::{Partition, Role};
 use crate::topics::{Topic, CONSUMER_OFFSETS_TOPIC};
 use chronik_group::records::partition_for;
@@ -204,19 +204,7 @@ impl GroupService {
             let batch = encode_batch(&recs, producer, now)?;
             pending.push(start_store(broker, &p, batch, now)?);
         }
-        let all = async {
-            for p in pending {
-                p.wait().await?;
-            }
-            Ok(())
-        };
-        tokio::time::timeout(Duration::from_millis(OFFSETS_COMMIT_TIMEOUT_MS), all)
-            .await
-            .unwrap_or_else(|_| {
-                Err(BrokerError::CoordinatorNotAvailable(format!(
-                    "group records not stored within {OFFSETS_COMMIT_TIMEOUT_MS} ms"
-                )))
-            })
+        wait_all(pending, OFFSETS_COMMIT_TIMEOUT_MS, "group records").await
     }
 
     /// TxnOffsetCommit: validates like OffsetCommit, stores the offsets inside the producer's

@@ -6,7 +6,7 @@ use super::markers;
 use super::state_topic::{self, partition_of, TXN_STATE_PARTITIONS};
 use crate::broker::{now_ms, Broker};
 use crate::error::BrokerError;
-use crate::internal_topic::{start_store, PartitionCoordinator};
+use crate::internal_topic::{start_store, wait_all, PartitionCoordinator};
 use crate::partition::{Partition, Role};
 use crate::topics::{Topic, TRANSACTION_STATE_TOPIC};
 use chronik_replication::transport::GroupId;
@@ -355,19 +355,8 @@ impl TxnService {
                 .map_err(unavailable)?;
             pending.push(start_store(broker, &p, batch, now).map_err(unavailable)?);
         }
-        let all = async {
-            for p in pending {
-                p.wait().await?;
-            }
-            Ok(())
-        };
-        tokio::time::timeout(Duration::from_millis(TXN_STATE_WRITE_TIMEOUT_MS), all)
+        wait_all(pending, TXN_STATE_WRITE_TIMEOUT_MS, "transaction state")
             .await
-            .unwrap_or_else(|_| {
-                Err(BrokerError::CoordinatorNotAvailable(format!(
-                    "transaction state not stored within {TXN_STATE_WRITE_TIMEOUT_MS} ms"
-                )))
-            })
             .map_err(|e| BrokerError::CoordinatorNotAvailable(e.to_string()))?;
         st.apply(records);
         self.reindex(
